@@ -1,0 +1,69 @@
+from django.urls import path
+
+from defender.views import EmptyStatePage
+
+app_name = "connectors"
+
+urlpatterns = [
+    path(
+        "activity/",
+        EmptyStatePage.as_view(
+            title="Activity log",
+            section="Cloud apps",
+            icon="task_list_ltr",
+            empty_title="No activity yet",
+            empty_text="Every CloudTrail event of your connected AWS accounts will be listed here, "
+            "with who did it, from which IP and country, and whether it succeeded. Connect an AWS "
+            "account to start receiving activity.",
+        ),
+        name="activity",
+    ),
+    path(
+        "files/",
+        EmptyStatePage.as_view(
+            title="Files",
+            section="Cloud apps",
+            icon="folder",
+            empty_title="No S3 buckets scanned yet",
+            empty_text="The S3 buckets of your connected AWS accounts will be listed here with their "
+            "region, owner and access level, so publicly accessible buckets stand out.",
+        ),
+        name="files",
+    ),
+    path(
+        "assets/accounts/",
+        EmptyStatePage.as_view(
+            title="Accounts",
+            section="Assets",
+            icon="people",
+            empty_title="No accounts yet",
+            empty_text="IAM users and roles of your connected AWS accounts will be listed here with "
+            "their access keys, MFA, console access and last activity.",
+        ),
+        name="accounts",
+    ),
+    path(
+        "settings/connected-apps/",
+        EmptyStatePage.as_view(
+            title="Connected apps",
+            section="Settings",
+            icon="plug_connected",
+            empty_title="No AWS account connected",
+            empty_text="Connected AWS accounts will be listed here with their status, last activity "
+            "and events ingested.",
+        ),
+        name="apps",
+    ),
+    path(
+        "settings/identity-provider/",
+        EmptyStatePage.as_view(
+            title="Identity provider",
+            section="Settings",
+            icon="person_key",
+            empty_title="No identity provider configured",
+            empty_text="Connect Microsoft Entra ID or use the built-in directory so that AWS principals "
+            "map to people: terminated users are detected and user governance acts on the right account.",
+        ),
+        name="identity_provider",
+    ),
+]

@@ -1,0 +1,4 @@
+"""The periodic schedule, kept in one place. django-celery-beat loads it into the database,
+where administrators can change intervals in /admin/ without a deploy."""
+
+BEAT_SCHEDULE: dict[str, dict] = {}

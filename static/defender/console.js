@@ -1,0 +1,94 @@
+// Behaviour shared by every console page: navigation, drawer, confirmation dialog, toasts.
+(function () {
+  "use strict";
+  const body = document.body;
+
+  // Collapsible left navigation, remembered per browser.
+  const toggle = document.querySelector("[data-nav-toggle]");
+  function setCollapsed(collapsed) {
+    body.classList.toggle("nav-collapsed", collapsed);
+    if (toggle) {
+      toggle.setAttribute("aria-expanded", String(!collapsed));
+      toggle.setAttribute("aria-label", collapsed ? "Expand navigation" : "Collapse navigation");
+    }
+  }
+  setCollapsed(localStorage.getItem("nav-collapsed") === "1");
+  if (toggle) {
+    toggle.addEventListener("click", function () {
+      const collapsed = !body.classList.contains("nav-collapsed");
+      localStorage.setItem("nav-collapsed", collapsed ? "1" : "0");
+      setCollapsed(collapsed);
+    });
+  }
+
+  // Drawer: any element with hx-target="#drawer-content" opens it once its content arrives.
+  const drawer = document.getElementById("drawer");
+  const backdrop = document.querySelector(".drawer-backdrop");
+  let drawerOpener = null;
+  function openDrawer() {
+    if (!drawer) return;
+    drawerOpener = document.activeElement;
+    drawer.hidden = false;
+    backdrop.hidden = false;
+    requestAnimationFrame(function () { drawer.classList.add("open"); });
+    const heading = drawer.querySelector("h2");
+    if (heading) { heading.tabIndex = -1; heading.focus(); }
+  }
+  function closeDrawer() {
+    if (!drawer || drawer.hidden) return;
+    drawer.classList.remove("open");
+    backdrop.hidden = true;
+    setTimeout(function () { drawer.hidden = true; }, 200);
+    if (drawerOpener) drawerOpener.focus();
+  }
+  window.consoleDrawer = { open: openDrawer, close: closeDrawer };
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "drawer-content") openDrawer();
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-drawer-close]")) closeDrawer();
+    const close = event.target.closest("[data-toast-close]");
+    if (close) close.closest(".toast").remove();
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") closeDrawer();
+  });
+
+  // Toasts: dismiss by themselves; the server can raise one with HX-Trigger: {"toast": {...}}.
+  function showToast(message, level) {
+    const container = document.getElementById("toasts");
+    const toast = document.createElement("div");
+    toast.className = "toast toast-" + (level || "success");
+    const text = document.createElement("span");
+    text.textContent = message;
+    toast.appendChild(text);
+    container.appendChild(toast);
+    setTimeout(function () { toast.remove(); }, 6000);
+  }
+  document.querySelectorAll(".toast").forEach(function (toast) {
+    setTimeout(function () { toast.remove(); }, 8000);
+  });
+  document.body.addEventListener("toast", function (event) {
+    showToast(event.detail.message, event.detail.level);
+  });
+
+  // Confirmation dialog for any form with data-confirm="What will happen".
+  const dialog = document.getElementById("confirm-dialog");
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!form.dataset || !form.dataset.confirm || form.dataset.confirmed === "1" || !dialog) return;
+    event.preventDefault();
+    document.getElementById("confirm-message").textContent = form.dataset.confirm;
+    document.getElementById("confirm-title").textContent = form.dataset.confirmTitle || "Are you sure?";
+    document.getElementById("confirm-accept").textContent = form.dataset.confirmLabel || "Confirm";
+    dialog.returnValue = "";
+    dialog.showModal();
+    dialog.addEventListener("close", function onClose() {
+      dialog.removeEventListener("close", onClose);
+      if (dialog.returnValue === "confirm") {
+        form.dataset.confirmed = "1";
+        form.requestSubmit();
+      }
+    });
+  }, true);
+})();
