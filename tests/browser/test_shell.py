@@ -34,7 +34,9 @@ def test_wrong_password_is_shown(page, reader):
     expect(page.get_by_role("alert")).to_contain_text("user name or password is incorrect")
 
 
-def test_reader_has_no_users_page_and_admin_adds_a_user(page, sign_in, screenshot, admin, browser, live_server):
+def test_reader_has_no_users_page_and_admin_adds_a_user(
+    page, sign_in, screenshot, admin, browser, live_server
+):
     sign_in(admin)
     page.get_by_role("link", name="Users and roles").click()
     page.get_by_role("link", name="Add user").click()

@@ -12,10 +12,12 @@ from cryptography.fernet import Fernet
 from defender import secrets
 
 ROOT = Path(__file__).resolve().parents[2]
+# DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' setting; check --deploy rightly warns about it.
+OVERRIDDEN = {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DEBUG"}}
+    base = {k: v for k, v in os.environ.items() if k not in OVERRIDDEN}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True
     )
