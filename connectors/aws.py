@@ -189,3 +189,8 @@ def classify(error: Exception) -> AwsFailure:
     if isinstance(error, BotoCoreError):
         return AwsFailure(ErrorKind.OTHER, "", str(error))
     raise error
+
+
+def available_regions(service: str = "cloudtrail") -> list[str]:
+    """Regions of the commercial partition where ``service`` exists (botocore's own list)."""
+    return sorted(boto3.Session().get_available_regions(service))

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from connectors import views, wizard
 from defender.views import EmptyStatePage
 
 app_name = "connectors"
@@ -42,18 +43,17 @@ urlpatterns = [
         ),
         name="accounts",
     ),
-    path(
-        "settings/connected-apps/",
-        EmptyStatePage.as_view(
-            title="Connected apps",
-            section="Settings",
-            icon="plug_connected",
-            empty_title="No AWS account connected",
-            empty_text="Connected AWS accounts will be listed here with their status, last activity "
-            "and events ingested.",
-        ),
-        name="apps",
-    ),
+    path("settings/connected-apps/", views.connected_apps, name="apps"),
+    path("settings/connected-apps/new/", wizard.connect_catalog, name="connect"),
+    path("settings/connected-apps/new/aws/cancel/", wizard.wizard_cancel, name="wizard_cancel"),
+    path("settings/connected-apps/new/aws/<slug:step>/", wizard.wizard, name="wizard"),
+    path("settings/connected-apps/<int:pk>/", views.connector_drawer, name="drawer"),
+    path("settings/connected-apps/<int:pk>/connected/", wizard.connected, name="connected"),
+    path("settings/connected-apps/<int:pk>/edit/cancel/", wizard.wizard_cancel, name="wizard_edit_cancel"),
+    path("settings/connected-apps/<int:pk>/edit/<slug:step>/", wizard.wizard, name="wizard_edit"),
+    path("settings/connected-apps/<int:pk>/enabled/", views.connector_set_enabled, name="set_enabled"),
+    path("settings/connected-apps/<int:pk>/sync/", views.connector_sync, name="sync"),
+    path("settings/connected-apps/<int:pk>/delete/", views.connector_delete, name="delete"),
     path(
         "settings/identity-provider/",
         EmptyStatePage.as_view(

@@ -1,3 +1,4 @@
+from django.contrib.auth.middleware import LoginRequiredMiddleware
 from django.shortcuts import render
 
 from defender.roles import Perm
@@ -26,3 +27,12 @@ class RoleRequiredMiddleware:
         ):
             return render(request, "403.html", {"title": "No role assigned", "no_role": True}, status=403)
         return None
+
+
+class ConsoleLoginRequiredMiddleware(LoginRequiredMiddleware):
+    """Every page needs a signed-in user. The API answers 401/403 in JSON itself, never a redirect."""
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path.startswith("/api/"):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)

@@ -26,5 +26,6 @@ urlpatterns = [
     path("policies/", include("policies.urls")),
     path("governance/", include("governance.urls")),
     path("", include("connectors.urls")),
+    path("api/v1/", include("defender.api_urls")),
     path("admin/", admin.site.urls),
 ]

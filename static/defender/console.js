@@ -72,6 +72,34 @@
     showToast(event.detail.message, event.detail.level);
   });
 
+  // Copy buttons: data-copy="#element-with-the-text".
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const text = source.textContent;
+    const done = function () { showToast("Copied to the clipboard.", "success"); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done);
+    } else {
+      const area = document.createElement("textarea");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+      done();
+    }
+  });
+
+  // Menus built on <details> close when the user clicks elsewhere.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.row-menu[open], details.user-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.removeAttribute("open");
+    });
+  });
+
   // Confirmation dialog for any form with data-confirm="What will happen".
   const dialog = document.getElementById("confirm-dialog");
   document.addEventListener("submit", function (event) {

@@ -1,0 +1,73 @@
+from django.conf import settings
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from connectors import services
+from connectors.models import Connector
+from connectors.serializers import ConnectorSerializer
+from connectors.services import ConnectorSettings, ConnectorValidationError
+from defender.roles import Perm
+
+
+class ConnectorViewSet(viewsets.ModelViewSet):
+    """Connected AWS accounts. Creating or changing one validates it against AWS first."""
+
+    queryset = Connector.objects.order_by("name", "pk")
+    serializer_class = ConnectorSerializer
+    write_perm = Perm.ADMINISTER
+    filterset_fields = ["status", "auth_method"]
+
+    def _settings(self, data: dict, instance: Connector | None) -> ConnectorSettings:
+        def pick(key, default=""):
+            return data.get(key, getattr(instance, key, default) if instance else default)
+
+        return ConnectorSettings(
+            name=pick("name"),
+            auth_method=pick("auth_method", Connector.AuthMethod.ACCESS_KEYS),
+            access_key_id=pick("access_key_id"),
+            secret_access_key=data.get("secret_access_key", ""),
+            role_arn=pick("role_arn"),
+            external_id=pick("external_id"),
+            regions=tuple(pick("regions", [])),
+            endpoint_url=pick("endpoint_url") if settings.AWS_ADVANCED_MODE else "",
+            history_days=pick("history_days", Connector.HistoryDays.WEEK),
+        )
+
+    def _save(self, request, instance: Connector | None, partial: bool):
+        serializer = self.get_serializer(instance, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        try:
+            connector = services.connector_save(
+                config=self._settings(serializer.validated_data, instance),
+                by=request.user,
+                connector=instance,
+            )
+        except ConnectorValidationError as error:
+            return Response(
+                {"detail": error.report.summary(), "validation_report": error.report.as_list()},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        code = status.HTTP_201_CREATED if instance is None else status.HTTP_200_OK
+        return Response(self.get_serializer(connector).data, status=code)
+
+    def create(self, request, *args, **kwargs):
+        return self._save(request, None, partial=False)
+
+    def update(self, request, *args, **kwargs):
+        return self._save(request, self.get_object(), partial=kwargs.get("partial", False))
+
+    def perform_destroy(self, instance: Connector) -> None:
+        services.connector_delete(connector=instance, by=self.request.user)
+
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        connector = services.connector_set_enabled(
+            connector=self.get_object(), enabled=False, by=request.user
+        )
+        return Response(self.get_serializer(connector).data)
+
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        connector = services.connector_set_enabled(connector=self.get_object(), enabled=True, by=request.user)
+        return Response(self.get_serializer(connector).data)

@@ -1,0 +1,63 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from connectors import services
+from connectors.models import Connector
+from connectors.selectors import connector_list
+from connectors.tasks import connector_health_check_task
+from defender.roles import Perm, require_perm
+
+
+def connected_apps(request):
+    return render(
+        request,
+        "connectors/connected_apps.html",
+        {
+            "title": "Connected apps",
+            "section": "Settings",
+            "connectors": connector_list(sort=request.GET.get("sort", "name")),
+            "default_sort": "name",
+        },
+    )
+
+
+def connector_drawer(request, pk: int):
+    connector = get_object_or_404(Connector, pk=pk)
+    return render(
+        request,
+        "connectors/_connector_drawer.html",
+        {"connector": connector, "events": connector.events.select_related("actor")[:20]},
+    )
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def connector_set_enabled(request, pk: int):
+    connector = get_object_or_404(Connector, pk=pk)
+    enabled = request.POST.get("enabled") == "1"
+    services.connector_set_enabled(connector=connector, enabled=enabled, by=request.user)
+    messages.success(request, f"{connector.name} was {'enabled' if enabled else 'disabled'}.")
+    return redirect("connectors:apps")
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def connector_sync(request, pk: int):
+    connector = get_object_or_404(Connector, pk=pk)
+    if not connector.is_enabled:
+        messages.error(request, f"{connector.name} is disabled: enable it before syncing.")
+    else:
+        connector_health_check_task.delay(connector.pk)
+        messages.success(request, f"A sync of {connector.name} was queued: credentials are checked first.")
+    return redirect("connectors:apps")
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def connector_delete(request, pk: int):
+    connector = get_object_or_404(Connector, pk=pk)
+    name = connector.name
+    services.connector_delete(connector=connector, by=request.user)
+    messages.success(request, f"{name} was deleted.")
+    return redirect("connectors:apps")

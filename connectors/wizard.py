@@ -1,0 +1,341 @@
+"""The connect-app wizard for Amazon Web Services, step by step.
+
+What was typed is kept in the session between steps so Back and Next lose nothing; the secret access
+key is kept there only encrypted and is never put back into a page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import asdict, dataclass, field
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from connectors import iam_policies, services
+from connectors.forms import AccessKeyForm, HistoryForm, MethodForm, NameForm, RoleForm
+from connectors.models import Connector
+from connectors.services import ConnectorSettings, ConnectorValidationError
+from connectors.validation import PERMISSION_CHECKS, Check, ValidationReport
+from defender import crypto
+from defender.roles import Perm, require_perm
+
+STEPS = [
+    ("name", "Instance name"),
+    ("method", "Connection type"),
+    ("credentials", "Credentials"),
+    ("history", "History"),
+    ("validate", "Validate and connect"),
+]
+STEP_KEYS = [key for key, _ in STEPS]
+
+
+@dataclass
+class Draft:
+    name: str = ""
+    auth_method: str = ""
+    access_key_id: str = ""
+    secret_token: str = ""
+    role_arn: str = ""
+    external_id: str = ""
+    all_regions: bool = True
+    regions: list[str] = field(default_factory=list)
+    endpoint_url: str = ""
+    history_days: int = 0
+    report: list[dict] | None = None
+    report_fingerprint: str = ""
+    report_account_id: str = ""
+    report_caller_arn: str = ""
+    report_governance: bool = False
+    report_governance_reason: str = ""
+    report_logs_all_regions: bool | None = None
+
+    @classmethod
+    def for_connector(cls, connector: Connector) -> Draft:
+        return cls(
+            name=connector.name,
+            auth_method=connector.auth_method,
+            access_key_id=connector.access_key_id,
+            role_arn=connector.role_arn,
+            external_id=connector.external_id,
+            all_regions=not connector.regions,
+            regions=list(connector.regions),
+            endpoint_url=connector.endpoint_url,
+            history_days=connector.history_days,
+        )
+
+    def completed(self, step: str) -> bool:
+        if step == "name":
+            return bool(self.name)
+        if step == "method":
+            return bool(self.auth_method)
+        if step == "credentials":
+            if self.auth_method == Connector.AuthMethod.ASSUME_ROLE:
+                return bool(self.role_arn)
+            return bool(self.access_key_id and self.secret_token)
+        if step == "history":
+            return bool(self.history_days)
+        return False
+
+    def settings(self) -> ConnectorSettings:
+        return ConnectorSettings(
+            name=self.name,
+            auth_method=self.auth_method,
+            access_key_id=self.access_key_id,
+            secret_access_key=crypto.decrypt(self.secret_token) if self.secret_token else "",
+            role_arn=self.role_arn,
+            external_id=self.external_id,
+            regions=() if self.all_regions else tuple(self.regions),
+            endpoint_url=self.endpoint_url,
+            history_days=self.history_days,
+        )
+
+    def fingerprint(self) -> str:
+        """Changes whenever anything the validation depends on changes."""
+        material = [
+            self.auth_method,
+            self.access_key_id,
+            self.secret_token,
+            self.role_arn,
+            self.external_id,
+            self.endpoint_url,
+        ]
+        return hashlib.sha256(json.dumps(material).encode()).hexdigest()
+
+    def store_report(self, report: ValidationReport) -> None:
+        self.report = report.as_list()
+        self.report_fingerprint = self.fingerprint()
+        self.report_account_id = report.account_id
+        self.report_caller_arn = report.caller_arn
+        self.report_governance = report.governance_enabled
+        self.report_governance_reason = report.governance_reason
+        self.report_logs_all_regions = report.logs_all_regions
+
+    def current_report(self) -> ValidationReport | None:
+        if self.report is None or self.report_fingerprint != self.fingerprint():
+            return None
+        return ValidationReport(
+            checks=[Check(**c) for c in self.report],
+            account_id=self.report_account_id,
+            caller_arn=self.report_caller_arn,
+            governance_enabled=self.report_governance,
+            governance_reason=self.report_governance_reason,
+            logs_all_regions=self.report_logs_all_regions,
+        )
+
+
+def _session_key(connector: Connector | None) -> str:
+    return f"aws-wizard:{connector.pk if connector else 'new'}"
+
+
+def _load(request, connector: Connector | None) -> Draft:
+    stored = request.session.get(_session_key(connector))
+    if stored:
+        return Draft(**stored)
+    return Draft.for_connector(connector) if connector else Draft()
+
+
+def _save(request, connector: Connector | None, draft: Draft) -> None:
+    request.session[_session_key(connector)] = asdict(draft)
+
+
+def _step_url(step: str, connector: Connector | None) -> str:
+    if connector:
+        return reverse("connectors:wizard_edit", args=[connector.pk, step])
+    return reverse("connectors:wizard", args=[step])
+
+
+def _context(request, step: str, draft: Draft, connector: Connector | None, **extra) -> dict:
+    index = STEP_KEYS.index(step)
+    steps = [
+        {
+            "key": key,
+            "label": label,
+            "url": _step_url(key, connector),
+            "current": key == step,
+            "done": draft.completed(key) and STEP_KEYS.index(key) < index,
+            "reachable": all(draft.completed(k) for k in STEP_KEYS[: STEP_KEYS.index(key)]),
+        }
+        for key, label in STEPS
+    ]
+    return {
+        "title": f"Edit {connector.name}" if connector else "Connect Amazon Web Services",
+        "section": "Settings",
+        "connector": connector,
+        "draft": draft,
+        "step": step,
+        "steps": steps,
+        "back_url": _step_url(STEP_KEYS[index - 1], connector) if index else reverse("connectors:apps"),
+        "governance_policy": iam_policies.GOVERNANCE_POLICY_JSON,
+        "read_only_policy": iam_policies.READ_ONLY_POLICY_JSON,
+        "trust_policy": iam_policies.as_json(
+            iam_policies.trust_policy_document(
+                "arn:aws:iam::<portal account ID>:root", draft.external_id or "<external ID>"
+            )
+        ),
+        **extra,
+    }
+
+
+@require_perm(Perm.ADMINISTER)
+def connect_catalog(request):
+    return render(
+        request, "connectors/connect_catalog.html", {"title": "Connect an app", "section": "Settings"}
+    )
+
+
+@require_perm(Perm.ADMINISTER)
+def wizard(request, step: str, pk: int | None = None):
+    connector = get_object_or_404(Connector, pk=pk) if pk else None
+    if step not in STEP_KEYS:
+        return redirect(_step_url("name", connector))
+    if request.method == "GET" and "restart" in request.GET:
+        request.session.pop(_session_key(connector), None)
+        return redirect(_step_url("name", connector))
+    draft = _load(request, connector)
+    for earlier in STEP_KEYS[: STEP_KEYS.index(step)]:
+        if not draft.completed(earlier):
+            return redirect(_step_url(earlier, connector))
+    handler = {
+        "name": _name_step,
+        "method": _method_step,
+        "credentials": _credentials_step,
+        "history": _history_step,
+        "validate": _validate_step,
+    }[step]
+    return handler(request, draft, connector)
+
+
+def _advance(request, draft: Draft, connector: Connector | None, step: str):
+    _save(request, connector, draft)
+    return redirect(_step_url(STEP_KEYS[STEP_KEYS.index(step) + 1], connector))
+
+
+def _name_step(request, draft: Draft, connector):
+    form = NameForm(request.POST or None, connector=connector, initial={"name": draft.name})
+    if request.method == "POST" and form.is_valid():
+        draft.name = form.cleaned_data["name"]
+        return _advance(request, draft, connector, "name")
+    return render(
+        request, "connectors/wizard_step.html", _context(request, "name", draft, connector, form=form)
+    )
+
+
+def _method_step(request, draft: Draft, connector):
+    form = MethodForm(request.POST or None, initial={"auth_method": draft.auth_method or "access_keys"})
+    if request.method == "POST" and form.is_valid():
+        draft.auth_method = form.cleaned_data["auth_method"]
+        if draft.auth_method == Connector.AuthMethod.ASSUME_ROLE and not draft.external_id:
+            # AWS's advice against the confused deputy: an external ID the portal chooses.
+            draft.external_id = secrets.token_hex(16)
+        return _advance(request, draft, connector, "method")
+    return render(
+        request, "connectors/wizard_step.html", _context(request, "method", draft, connector, form=form)
+    )
+
+
+def _credentials_step(request, draft: Draft, connector):
+    role = draft.auth_method == Connector.AuthMethod.ASSUME_ROLE
+    initial = {
+        "access_key_id": draft.access_key_id,
+        "role_arn": draft.role_arn,
+        "all_regions": draft.all_regions,
+        "regions": draft.regions,
+        "endpoint_url": draft.endpoint_url,
+    }
+    data = request.POST if request.method == "POST" else None
+    if role:
+        form = RoleForm(data, initial=initial)
+    else:
+        form = AccessKeyForm(
+            data, request.FILES or None, initial=initial, has_secret=bool(draft.secret_token)
+        )
+    if request.method == "POST" and form.is_valid():
+        cleaned = form.cleaned_data
+        if role:
+            draft.role_arn = cleaned["role_arn"]
+        else:
+            draft.access_key_id = cleaned["access_key_id"]
+            if cleaned.get("secret_access_key"):
+                draft.secret_token = crypto.encrypt(cleaned["secret_access_key"])
+        draft.all_regions = cleaned["all_regions"]
+        draft.regions = [] if cleaned["all_regions"] else cleaned["regions"]
+        draft.endpoint_url = cleaned.get("endpoint_url", draft.endpoint_url) or ""
+        return _advance(request, draft, connector, "credentials")
+    return render(
+        request,
+        "connectors/wizard_step.html",
+        _context(request, "credentials", draft, connector, form=form, multipart=not role),
+    )
+
+
+def _history_step(request, draft: Draft, connector):
+    form = HistoryForm(request.POST or None, initial={"history_days": draft.history_days or 7})
+    if request.method == "POST" and form.is_valid():
+        draft.history_days = form.cleaned_data["history_days"]
+        return _advance(request, draft, connector, "history")
+    return render(
+        request, "connectors/wizard_step.html", _context(request, "history", draft, connector, form=form)
+    )
+
+
+def _pending_report() -> list[Check]:
+    return [
+        Check("sts:GetCallerIdentity", "Identity"),
+        *[Check(k, label) for k, label in PERMISSION_CHECKS],
+        Check("s3:PutBucketAcl", "Change bucket ACLs (data governance)", required=False),
+        Check("cloudtrail:trails", "CloudTrail logs all regions", required=False),
+    ]
+
+
+def _validate_step(request, draft: Draft, connector):
+    report = draft.current_report()
+    if request.method == "POST":
+        if request.POST.get("action") == "validate" or report is None:
+            report = services.connector_validate(config=draft.settings())
+            draft.store_report(report)
+            _save(request, connector, draft)
+        if request.POST.get("action") == "connect" and report.ok:
+            try:
+                saved = services.connector_save(
+                    config=draft.settings(), by=request.user, connector=connector, report=report
+                )
+            except ConnectorValidationError as error:
+                report = error.report
+            else:
+                request.session.pop(_session_key(connector), None)
+                messages.success(request, f"{saved.name} is connected.")
+                return redirect("connectors:connected", saved.pk)
+        if request.htmx:
+            return render(request, "connectors/_validation_report.html", {"report": report, "draft": draft})
+    context = _context(
+        request,
+        "validate",
+        draft,
+        connector,
+        report=report,
+        pending=_pending_report() if report is None else None,
+    )
+    return render(request, "connectors/wizard_step.html", context)
+
+
+@require_perm(Perm.ADMINISTER)
+def connected(request, pk: int):
+    connector = get_object_or_404(Connector, pk=pk)
+    return render(
+        request,
+        "connectors/connected.html",
+        {"title": f"{connector.name} is connected", "section": "Settings", "connector": connector},
+    )
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def wizard_cancel(request, pk: int | None = None):
+    connector = get_object_or_404(Connector, pk=pk) if pk else None
+    request.session.pop(_session_key(connector), None)
+    return redirect("connectors:apps")

@@ -1,0 +1,10 @@
+"""/api/v1/: every app registers its viewsets on this one router."""
+
+from rest_framework.routers import DefaultRouter
+
+from connectors.api import ConnectorViewSet
+
+router = DefaultRouter()
+router.register("connectors", ConnectorViewSet, basename="connector")
+
+urlpatterns = router.urls
