@@ -95,3 +95,96 @@ class ConnectorEvent(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class Activity(models.Model):
+    """One CloudTrail event of a connected account, normalized and enriched at ingest."""
+
+    class PrincipalType(models.TextChoices):
+        IAM_USER = "IAMUser", "IAM user"
+        ASSUMED_ROLE = "AssumedRole", "Assumed role"
+        FEDERATED_USER = "FederatedUser", "Federated user"
+        ROOT = "Root", "Root"
+        AWS_SERVICE = "AWSService", "AWS service"
+        AWS_ACCOUNT = "AWSAccount", "AWS account"
+        IDENTITY_CENTER_USER = "IdentityCenterUser", "Identity Center user"
+        UNKNOWN = "Unknown", "Unknown"
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="activities")
+    event_id = models.CharField(max_length=64)
+    event_time = models.DateTimeField()
+    event_name = models.CharField(max_length=128)
+    event_source = models.CharField(max_length=128)
+    service = models.CharField(max_length=64, help_text="Short service name, e.g. ec2, s3, iam.")
+    event_type = models.CharField(max_length=64, blank=True)
+    region = models.CharField(max_length=32, blank=True)
+    recipient_account_id = models.CharField(max_length=12, blank=True)
+
+    source_ip = models.CharField(
+        max_length=255, blank=True, help_text="sourceIPAddress as recorded: an IP, or an AWS service name."
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True)
+
+    principal = models.CharField(max_length=512, help_text="Stable key: user ARN, assumed-role ARN, root.")
+    principal_name = models.CharField(max_length=256, blank=True)
+    principal_type = models.CharField(max_length=32, choices=PrincipalType.choices)
+    access_key_id = models.CharField(max_length=128, blank=True)
+
+    read_only = models.BooleanField(default=False)
+    administrative = models.BooleanField(default=False)
+    succeeded = models.BooleanField(default=True)
+    error_code = models.CharField(max_length=128, blank=True)
+    error_message = models.TextField(blank=True)
+    console_login = models.CharField(max_length=16, blank=True, help_text="Success / Failure for sign-ins.")
+    mfa_used = models.BooleanField(null=True)
+
+    resources = models.JSONField(default=list, blank=True)
+    request_parameters = models.JSONField(null=True, blank=True)
+    raw = models.JSONField()
+
+    country = models.CharField(max_length=2, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    asn = models.PositiveIntegerField(null=True, blank=True)
+    isp = models.CharField(max_length=256, blank=True)
+    ip_category = models.CharField(max_length=32, blank=True)
+    ip_tags = models.JSONField(default=list, blank=True)
+
+    ingested_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connector", "event_id"], name="activity_unique_event_per_connector"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["-event_time", "-id"], name="activity_time"),
+            models.Index(fields=["principal", "-event_time"], name="activity_principal_time"),
+            models.Index(fields=["ip_address", "-event_time"], name="activity_ip_time"),
+            models.Index(fields=["event_name", "-event_time"], name="activity_event_time"),
+            models.Index(fields=["service", "-event_time"], name="activity_service_time"),
+            models.Index(fields=["country", "-event_time"], name="activity_country_time"),
+            models.Index(fields=["connector", "-event_time"], name="activity_connector_time"),
+        ]
+        verbose_name_plural = "activities"
+
+    def __str__(self) -> str:
+        return f"{self.event_name} by {self.principal_name or self.principal}"
+
+
+class RejectedRecord(models.Model):
+    """A CloudTrail record that could not be normalized: kept aside for inspection, never lost."""
+
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, null=True, blank=True, related_name="rejected_records"
+    )
+    source = models.CharField(max_length=512, help_text="Where it came from: region, S3 key or file.")
+    error = models.TextField()
+    record = models.TextField(help_text="The record as received (truncated past 1 MB).")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.error}"

@@ -1,0 +1,89 @@
+"""A real Celery worker process for the tests that need one (pytest plugin)."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _test_database_url() -> str:
+    """The URL of the database the test run created, for processes started by the tests."""
+    config = connection.settings_dict
+    if config["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{config['NAME']}"
+    password = f":{config['PASSWORD']}" if config.get("PASSWORD") else ""
+    return f"postgres://{config['USER']}{password}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_env(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        database_url = _test_database_url()
+    return {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "False"}
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_worker_env, aws_emulator):
+    """Start `celery worker` on every queue, pointed at the test database, the test broker and the
+    local AWS emulator; stop it at the end of the session."""
+    env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws_emulator.endpoint_url}
+    log = open(Path(os.environ.get("VAR_DIR", ROOT / "var")) / "test-worker.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "defender",
+            "worker",
+            "-Q",
+            "ingest,detect,governance,default",
+            "--concurrency",
+            "1",
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"The Celery worker exited at start; see {log.name}")
+        if "ready." in Path(log.name).read_text():
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        raise RuntimeError(f"The Celery worker did not start in 60 s; see {log.name}")
+    yield process
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def wait_for(condition, timeout: float = 30, interval: float = 0.2):
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"Condition not met within {timeout} s")
