@@ -34,6 +34,20 @@ class Connector(models.Model):
     endpoint_url = models.CharField("endpoint URL", max_length=300, blank=True)
     history_days = models.PositiveSmallIntegerField(choices=HistoryDays.choices, default=HistoryDays.WEEK)
 
+    class IngestMode(models.TextChoices):
+        LOOKUP_EVENTS = "lookup_events", "CloudTrail LookupEvents API"
+        S3_TRAIL = "s3_trail", "CloudTrail log files in S3"
+
+    ingest_mode = models.CharField(
+        max_length=20, choices=IngestMode.choices, default=IngestMode.LOOKUP_EVENTS
+    )
+    trail_bucket = models.CharField(
+        max_length=63, blank=True, help_text="S3 trail-file mode: the trail's bucket."
+    )
+    trail_prefix = models.CharField(
+        max_length=300, blank=True, help_text="S3 trail-file mode: key prefix, if any."
+    )
+
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
     status_reason = models.TextField(blank=True)
     governance_enabled = models.BooleanField(default=False)
@@ -72,6 +86,60 @@ class Connector(models.Model):
     @property
     def is_enabled(self) -> bool:
         return self.status != self.Status.DISABLED
+
+
+class IngestCheckpoint(models.Model):
+    """How far ingestion has read one region of one connector.
+
+    ``position`` only moves forward after the activities up to it are committed, so a killed worker
+    re-reads (and the unique constraint drops) rather than loses.
+    """
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="checkpoints")
+    region = models.CharField(max_length=32)
+    position = models.DateTimeField(null=True, blank=True, help_text="Events up to here are stored.")
+    last_key = models.CharField(max_length=1024, blank=True, help_text="S3 mode: last trail file read.")
+    backfill_start = models.DateTimeField(null=True, blank=True)
+    backfill_end = models.DateTimeField(null=True, blank=True)
+    backfill_reached = models.DateTimeField(null=True, blank=True, help_text="Oldest event time read so far.")
+    backfill_done = models.BooleanField(default=False)
+    region_disabled_until = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "region"], name="checkpoint_unique_region"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector} {self.region}"
+
+    @property
+    def backfill_fraction(self) -> float:
+        if self.backfill_done:
+            return 1.0
+        if not (self.backfill_start and self.backfill_end and self.backfill_reached):
+            return 0.0
+        total = (self.backfill_end - self.backfill_start).total_seconds()
+        done = (self.backfill_end - self.backfill_reached).total_seconds()
+        return max(0.0, min(1.0, done / total)) if total > 0 else 1.0
+
+
+class TrailFileRead(models.Model):
+    """A CloudTrail log file already ingested (S3 trail-file mode), so it is never read twice."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="trail_files")
+    key = models.CharField(max_length=1024)
+    records = models.PositiveIntegerField(default=0)
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "key"], name="trailfile_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class ConnectorEvent(models.Model):

@@ -105,6 +105,9 @@ def connector_save(
     connector.save()
     verb = "Connected" if creating else "Settings changed and validated"
     _record(connector, f"{verb} as {report.caller_arn} (account {report.account_id}).", actor=by)
+    from connectors.tasks import poll_connector_task
+
+    poll_connector_task.delay_on_commit(connector.pk)
     return connector
 
 
@@ -157,3 +160,24 @@ def connector_health_check(*, connector_id: int) -> Connector | None:
             else:
                 _record(connector, "Health check passed: connection restored.")
     return connector
+
+
+def connector_mark_error(*, connector_id: int, reason: str) -> None:
+    """Ingestion found the credentials or permissions broken: say so once, stop until fixed."""
+    with transaction.atomic():
+        connector = Connector.objects.select_for_update().filter(pk=connector_id).first()
+        if connector is None or connector.status == Connector.Status.DISABLED:
+            return
+        changed = connector.status != Connector.Status.ERROR or connector.status_reason != reason
+        connector.status, connector.status_reason = Connector.Status.ERROR, reason
+        connector.save(update_fields=["status", "status_reason", "modified_at"])
+        if changed:
+            _record(connector, reason, ConnectorEvent.Level.ERROR)
+
+
+def connector_sync(*, connector: Connector) -> None:
+    """Sync now: re-validate the credentials and read new activity, without waiting for beat."""
+    from connectors.tasks import connector_health_check_task, poll_connector_task
+
+    connector_health_check_task.delay(connector.pk)
+    poll_connector_task.delay(connector.pk)

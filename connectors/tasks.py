@@ -1,6 +1,9 @@
 from celery import shared_task
 
-from connectors import services
+from connectors import aws, services
+from connectors.ingestion.errors import TransientAwsError
+from connectors.ingestion.lookup_events import ingest_region
+from connectors.ingestion.s3_trail import ingest_trail_region
 from connectors.models import Connector
 
 
@@ -14,3 +17,37 @@ def connector_health_check_all_task() -> None:
     """Beat: fan out one health check per enabled connector."""
     for pk in Connector.objects.exclude(status=Connector.Status.DISABLED).values_list("pk", flat=True):
         connector_health_check_task.delay(pk)
+
+
+@shared_task(
+    name="connectors.ingest_region",
+    queue="ingest",
+    acks_late=True,
+    autoretry_for=(TransientAwsError,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=8,
+)
+def ingest_region_task(connector_id: int, region: str) -> None:
+    mode = Connector.objects.filter(pk=connector_id).values_list("ingest_mode", flat=True).first()
+    if mode == Connector.IngestMode.S3_TRAIL:
+        ingest_trail_region(connector_id=connector_id, region=region)
+    else:
+        ingest_region(connector_id=connector_id, region=region)
+
+
+@shared_task(name="connectors.poll_connector", queue="ingest")
+def poll_connector_task(connector_id: int) -> None:
+    """Fan out one ingestion task per region of one connector."""
+    connector = Connector.objects.filter(pk=connector_id, status=Connector.Status.CONNECTED).first()
+    if connector is None:
+        return
+    for region in connector.regions or aws.available_regions():
+        ingest_region_task.delay(connector.pk, region)
+
+
+@shared_task(name="connectors.poll_all", queue="ingest")
+def poll_all_task() -> None:
+    """Beat, every INGEST_POLL_SECONDS: read new activity of every connected account."""
+    for pk in Connector.objects.filter(status=Connector.Status.CONNECTED).values_list("pk", flat=True):
+        poll_connector_task.delay(pk)

@@ -5,7 +5,6 @@ from django.views.decorators.http import require_POST
 from connectors import services
 from connectors.models import Connector
 from connectors.selectors import connector_list
-from connectors.tasks import connector_health_check_task
 from defender.roles import Perm, require_perm
 
 
@@ -48,8 +47,8 @@ def connector_sync(request, pk: int):
     if not connector.is_enabled:
         messages.error(request, f"{connector.name} is disabled: enable it before syncing.")
     else:
-        connector_health_check_task.delay(connector.pk)
-        messages.success(request, f"A sync of {connector.name} was queued: credentials are checked first.")
+        services.connector_sync(connector=connector)
+        messages.success(request, f"A sync of {connector.name} was queued: credentials and new activity.")
     return redirect("connectors:apps")
 
 

@@ -5,67 +5,140 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0001_initial'),
+        ("connectors", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RejectedRecord',
+            name="RejectedRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source', models.CharField(help_text='Where it came from: region, S3 key or file.', max_length=512)),
-                ('error', models.TextField()),
-                ('record', models.TextField(help_text='The record as received (truncated past 1 MB).')),
-                ('received_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('connector', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='rejected_records', to='connectors.connector')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(help_text="Where it came from: region, S3 key or file.", max_length=512),
+                ),
+                ("error", models.TextField()),
+                ("record", models.TextField(help_text="The record as received (truncated past 1 MB).")),
+                ("received_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "connector",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rejected_records",
+                        to="connectors.connector",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Activity',
+            name="Activity",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=64)),
-                ('event_time', models.DateTimeField()),
-                ('event_name', models.CharField(max_length=128)),
-                ('event_source', models.CharField(max_length=128)),
-                ('service', models.CharField(help_text='Short service name, e.g. ec2, s3, iam.', max_length=64)),
-                ('event_type', models.CharField(blank=True, max_length=64)),
-                ('region', models.CharField(blank=True, max_length=32)),
-                ('recipient_account_id', models.CharField(blank=True, max_length=12)),
-                ('source_ip', models.CharField(blank=True, help_text='sourceIPAddress as recorded: an IP, or an AWS service name.', max_length=255)),
-                ('ip_address', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.TextField(blank=True)),
-                ('principal', models.CharField(help_text='Stable key: user ARN, assumed-role ARN, root.', max_length=512)),
-                ('principal_name', models.CharField(blank=True, max_length=256)),
-                ('principal_type', models.CharField(choices=[('IAMUser', 'IAM user'), ('AssumedRole', 'Assumed role'), ('FederatedUser', 'Federated user'), ('Root', 'Root'), ('AWSService', 'AWS service'), ('AWSAccount', 'AWS account'), ('IdentityCenterUser', 'Identity Center user'), ('Unknown', 'Unknown')], max_length=32)),
-                ('access_key_id', models.CharField(blank=True, max_length=128)),
-                ('read_only', models.BooleanField(default=False)),
-                ('administrative', models.BooleanField(default=False)),
-                ('succeeded', models.BooleanField(default=True)),
-                ('error_code', models.CharField(blank=True, max_length=128)),
-                ('error_message', models.TextField(blank=True)),
-                ('console_login', models.CharField(blank=True, help_text='Success / Failure for sign-ins.', max_length=16)),
-                ('mfa_used', models.BooleanField(null=True)),
-                ('resources', models.JSONField(blank=True, default=list)),
-                ('request_parameters', models.JSONField(blank=True, null=True)),
-                ('raw', models.JSONField()),
-                ('country', models.CharField(blank=True, max_length=2)),
-                ('city', models.CharField(blank=True, max_length=128)),
-                ('latitude', models.FloatField(blank=True, null=True)),
-                ('longitude', models.FloatField(blank=True, null=True)),
-                ('asn', models.PositiveIntegerField(blank=True, null=True)),
-                ('isp', models.CharField(blank=True, max_length=256)),
-                ('ip_category', models.CharField(blank=True, max_length=32)),
-                ('ip_tags', models.JSONField(blank=True, default=list)),
-                ('ingested_at', models.DateTimeField(auto_now_add=True)),
-                ('connector', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='activities', to='connectors.connector')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event_id", models.CharField(max_length=64)),
+                ("event_time", models.DateTimeField()),
+                ("event_name", models.CharField(max_length=128)),
+                ("event_source", models.CharField(max_length=128)),
+                (
+                    "service",
+                    models.CharField(help_text="Short service name, e.g. ec2, s3, iam.", max_length=64),
+                ),
+                ("event_type", models.CharField(blank=True, max_length=64)),
+                ("region", models.CharField(blank=True, max_length=32)),
+                ("recipient_account_id", models.CharField(blank=True, max_length=12)),
+                (
+                    "source_ip",
+                    models.CharField(
+                        blank=True,
+                        help_text="sourceIPAddress as recorded: an IP, or an AWS service name.",
+                        max_length=255,
+                    ),
+                ),
+                ("ip_address", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.TextField(blank=True)),
+                (
+                    "principal",
+                    models.CharField(
+                        help_text="Stable key: user ARN, assumed-role ARN, root.", max_length=512
+                    ),
+                ),
+                ("principal_name", models.CharField(blank=True, max_length=256)),
+                (
+                    "principal_type",
+                    models.CharField(
+                        choices=[
+                            ("IAMUser", "IAM user"),
+                            ("AssumedRole", "Assumed role"),
+                            ("FederatedUser", "Federated user"),
+                            ("Root", "Root"),
+                            ("AWSService", "AWS service"),
+                            ("AWSAccount", "AWS account"),
+                            ("IdentityCenterUser", "Identity Center user"),
+                            ("Unknown", "Unknown"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("access_key_id", models.CharField(blank=True, max_length=128)),
+                ("read_only", models.BooleanField(default=False)),
+                ("administrative", models.BooleanField(default=False)),
+                ("succeeded", models.BooleanField(default=True)),
+                ("error_code", models.CharField(blank=True, max_length=128)),
+                ("error_message", models.TextField(blank=True)),
+                (
+                    "console_login",
+                    models.CharField(blank=True, help_text="Success / Failure for sign-ins.", max_length=16),
+                ),
+                ("mfa_used", models.BooleanField(null=True)),
+                ("resources", models.JSONField(blank=True, default=list)),
+                ("request_parameters", models.JSONField(blank=True, null=True)),
+                ("raw", models.JSONField()),
+                ("country", models.CharField(blank=True, max_length=2)),
+                ("city", models.CharField(blank=True, max_length=128)),
+                ("latitude", models.FloatField(blank=True, null=True)),
+                ("longitude", models.FloatField(blank=True, null=True)),
+                ("asn", models.PositiveIntegerField(blank=True, null=True)),
+                ("isp", models.CharField(blank=True, max_length=256)),
+                ("ip_category", models.CharField(blank=True, max_length=32)),
+                ("ip_tags", models.JSONField(blank=True, default=list)),
+                ("ingested_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "connector",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="activities",
+                        to="connectors.connector",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'activities',
-                'indexes': [models.Index(fields=['-event_time', '-id'], name='activity_time'), models.Index(fields=['principal', '-event_time'], name='activity_principal_time'), models.Index(fields=['ip_address', '-event_time'], name='activity_ip_time'), models.Index(fields=['event_name', '-event_time'], name='activity_event_time'), models.Index(fields=['service', '-event_time'], name='activity_service_time'), models.Index(fields=['country', '-event_time'], name='activity_country_time'), models.Index(fields=['connector', '-event_time'], name='activity_connector_time')],
-                'constraints': [models.UniqueConstraint(fields=('connector', 'event_id'), name='activity_unique_event_per_connector')],
+                "verbose_name_plural": "activities",
+                "indexes": [
+                    models.Index(fields=["-event_time", "-id"], name="activity_time"),
+                    models.Index(fields=["principal", "-event_time"], name="activity_principal_time"),
+                    models.Index(fields=["ip_address", "-event_time"], name="activity_ip_time"),
+                    models.Index(fields=["event_name", "-event_time"], name="activity_event_time"),
+                    models.Index(fields=["service", "-event_time"], name="activity_service_time"),
+                    models.Index(fields=["country", "-event_time"], name="activity_country_time"),
+                    models.Index(fields=["connector", "-event_time"], name="activity_connector_time"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("connector", "event_id"), name="activity_unique_event_per_connector"
+                    )
+                ],
             },
         ),
     ]
