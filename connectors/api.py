@@ -1,11 +1,13 @@
 from django.conf import settings
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from connectors import services
-from connectors.models import Connector
-from connectors.serializers import ConnectorSerializer
+from connectors.filters import ActivityFilter
+from connectors.models import Activity, Connector
+from connectors.serializers import ActivityDetailSerializer, ActivitySerializer, ConnectorSerializer
 from connectors.services import ConnectorSettings, ConnectorValidationError
 from defender.roles import Perm
 
@@ -71,3 +73,21 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     def enable(self, request, pk=None):
         connector = services.connector_set_enabled(connector=self.get_object(), enabled=True, by=request.user)
         return Response(self.get_serializer(connector).data)
+
+
+class ActivityCursorPagination(CursorPagination):
+    ordering = ("-event_time", "-id")
+    page_size = 100
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class ActivityViewSet(viewsets.ReadOnlyModelViewSet):
+    """CloudTrail activity, newest first, with the activity log's filters and cursor pagination."""
+
+    queryset = Activity.objects.select_related("connector")
+    filterset_class = ActivityFilter
+    pagination_class = ActivityCursorPagination
+
+    def get_serializer_class(self):
+        return ActivityDetailSerializer if self.action == "retrieve" else ActivitySerializer

@@ -256,3 +256,22 @@ class RejectedRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.error}"
+
+
+class SavedQuery(models.Model):
+    """A named set of activity log filters, private to its owner or shared with everyone."""
+
+    name = models.CharField(max_length=100)
+    query = models.CharField(max_length=2000, help_text="The filters, as a URL query string.")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_queries"
+    )
+    shared = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="savedquery_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from connectors.models import Connector
+from connectors.models import Activity, Connector
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -72,3 +72,16 @@ class ConnectorSerializer(serializers.ModelSerializer):
         elif not attrs.get("role_arn", getattr(self.instance, "role_arn", "")):
             raise serializers.ValidationError({"role_arn": "Required for role authentication."})
         return attrs
+
+
+class ActivitySerializer(serializers.ModelSerializer):
+    connector = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = Activity
+        exclude = ["raw"]
+
+
+class ActivityDetailSerializer(ActivitySerializer):
+    class Meta(ActivitySerializer.Meta):
+        exclude = []

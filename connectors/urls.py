@@ -1,23 +1,19 @@
 from django.urls import path
 
-from connectors import views, wizard
+from connectors import activity_views, views, wizard
 from defender.views import EmptyStatePage
 
 app_name = "connectors"
 
 urlpatterns = [
+    path("activity/", activity_views.activity_log, name="activity"),
+    path("activity/export.csv", activity_views.activity_export, name="activity_export"),
+    path("activity/<int:pk>/", activity_views.activity_drawer, name="activity_drawer"),
+    path("activity/saved-queries/", activity_views.saved_query_create, name="saved_query_create"),
     path(
-        "activity/",
-        EmptyStatePage.as_view(
-            title="Activity log",
-            section="Cloud apps",
-            icon="task_list_ltr",
-            empty_title="No activity yet",
-            empty_text="Every CloudTrail event of your connected AWS accounts will be listed here, "
-            "with who did it, from which IP and country, and whether it succeeded. Connect an AWS "
-            "account to start receiving activity.",
-        ),
-        name="activity",
+        "activity/saved-queries/<int:pk>/delete/",
+        activity_views.saved_query_delete,
+        name="saved_query_delete",
     ),
     path(
         "files/",

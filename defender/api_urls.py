@@ -2,9 +2,10 @@
 
 from rest_framework.routers import DefaultRouter
 
-from connectors.api import ConnectorViewSet
+from connectors.api import ActivityViewSet, ConnectorViewSet
 
 router = DefaultRouter()
 router.register("connectors", ConnectorViewSet, basename="connector")
+router.register("activities", ActivityViewSet, basename="activity")
 
 urlpatterns = router.urls

@@ -52,6 +52,9 @@
   });
   document.addEventListener("keydown", function (event) {
     if (event.key === "Escape") closeDrawer();
+    if (event.key === "Enter" && event.target.matches && event.target.matches("[data-row-open]")) {
+      event.target.click();
+    }
   });
 
   // Toasts: dismiss by themselves; the server can raise one with HX-Trigger: {"toast": {...}}.
@@ -95,7 +98,7 @@
 
   // Menus built on <details> close when the user clicks elsewhere.
   document.addEventListener("click", function (event) {
-    document.querySelectorAll("details.row-menu[open], details.user-menu[open]").forEach(function (menu) {
+    document.querySelectorAll("details.row-menu[open], details.user-menu[open], details.command-menu[open]").forEach(function (menu) {
       if (!menu.contains(event.target)) menu.removeAttribute("open");
     });
   });
