@@ -125,6 +125,7 @@ class ErrorKind(StrEnum):
 INVALID_CREDENTIAL_CODES = {
     "InvalidClientTokenId",
     "SignatureDoesNotMatch",
+    "InvalidSignatureException",
     "UnrecognizedClientException",
     "AuthFailure",
     "InvalidAccessKeyId",

@@ -205,7 +205,7 @@ class Activity(models.Model):
     error_code = models.CharField(max_length=128, blank=True)
     error_message = models.TextField(blank=True)
     console_login = models.CharField(max_length=16, blank=True, help_text="Success / Failure for sign-ins.")
-    mfa_used = models.BooleanField(null=True)
+    mfa_used = models.BooleanField(null=True, blank=True)
 
     resources = models.JSONField(default=list, blank=True)
     request_parameters = models.JSONField(null=True, blank=True)

@@ -168,7 +168,7 @@ def connector_mark_error(*, connector_id: int, reason: str) -> None:
         connector = Connector.objects.select_for_update().filter(pk=connector_id).first()
         if connector is None or connector.status == Connector.Status.DISABLED:
             return
-        changed = connector.status != Connector.Status.ERROR or connector.status_reason != reason
+        changed = connector.status != Connector.Status.ERROR
         connector.status, connector.status_reason = Connector.Status.ERROR, reason
         connector.save(update_fields=["status", "status_reason", "modified_at"])
         if changed:

@@ -7,12 +7,12 @@ from connectors.ingestion.s3_trail import ingest_trail_region
 from connectors.models import Connector
 
 
-@shared_task(name="connectors.health_check", queue="default", acks_late=True)
+@shared_task(name="connectors.health_check", acks_late=True)
 def connector_health_check_task(connector_id: int) -> None:
     services.connector_health_check(connector_id=connector_id)
 
 
-@shared_task(name="connectors.health_check_all", queue="default")
+@shared_task(name="connectors.health_check_all")
 def connector_health_check_all_task() -> None:
     """Beat: fan out one health check per enabled connector."""
     for pk in Connector.objects.exclude(status=Connector.Status.DISABLED).values_list("pk", flat=True):
@@ -36,7 +36,7 @@ def ingest_region_task(connector_id: int, region: str) -> None:
         ingest_region(connector_id=connector_id, region=region)
 
 
-@shared_task(name="connectors.poll_connector", queue="ingest")
+@shared_task(name="connectors.poll_connector")
 def poll_connector_task(connector_id: int) -> None:
     """Fan out one ingestion task per region of one connector."""
     connector = Connector.objects.filter(pk=connector_id, status=Connector.Status.CONNECTED).first()
@@ -46,7 +46,7 @@ def poll_connector_task(connector_id: int) -> None:
         ingest_region_task.delay(connector.pk, region)
 
 
-@shared_task(name="connectors.poll_all", queue="ingest")
+@shared_task(name="connectors.poll_all")
 def poll_all_task() -> None:
     """Beat, every INGEST_POLL_SECONDS: read new activity of every connected account."""
     for pk in Connector.objects.filter(status=Connector.Status.CONNECTED).values_list("pk", flat=True):

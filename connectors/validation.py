@@ -88,7 +88,7 @@ def explain(failure: AwsFailure, *, permission: str = "", principal: str = "", e
             "AWS does not recognise this access key ID. Check that it was copied whole and that the "
             "key is still active (IAM > Users > Security credentials)." + aws_says
         )
-    if failure.code == "SignatureDoesNotMatch":
+    if failure.code in {"SignatureDoesNotMatch", "InvalidSignatureException"}:
         return (
             "The secret access key does not belong to this access key ID. Paste the secret again from "
             "the .csv file AWS gave when the key was created." + aws_says

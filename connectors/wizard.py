@@ -311,7 +311,9 @@ def _validate_step(request, draft: Draft, connector):
                 messages.success(request, f"{saved.name} is connected.")
                 return redirect("connectors:connected", saved.pk)
         if request.htmx:
-            return render(request, "connectors/_validation_report.html", {"report": report, "draft": draft})
+            return render(
+                request, "connectors/_validation_report.html", {"report": report, "checks": report.checks}
+            )
     context = _context(
         request,
         "validate",
@@ -329,7 +331,7 @@ def connected(request, pk: int):
     return render(
         request,
         "connectors/connected.html",
-        {"title": f"{connector.name} is connected", "section": "Settings", "connector": connector},
+        {"title": connector.name, "section": "Settings", "connector": connector},
     )
 
 

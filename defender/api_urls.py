@@ -3,9 +3,11 @@
 from rest_framework.routers import DefaultRouter
 
 from connectors.api import ActivityViewSet, ConnectorViewSet
+from defender.ipintel.api import IpRangeViewSet
 
 router = DefaultRouter()
 router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("activities", ActivityViewSet, basename="activity")
+router.register("ipranges", IpRangeViewSet, basename="iprange")
 
 urlpatterns = router.urls

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 
 
@@ -18,3 +19,103 @@ class Console(models.Model):
 
     def __str__(self) -> str:
         return "Console permissions"
+
+
+class IpRange(models.Model):
+    """A named set of networks (Settings > IP address ranges). Activities from it get its category and
+    tags at ingest; the most specific range wins where ranges nest."""
+
+    class Category(models.TextChoices):
+        CORPORATE = "corporate", "Corporate"
+        ADMINISTRATIVE = "administrative", "Administrative"
+        CLOUD_PROVIDER = "cloud_provider", "Cloud provider"
+        VPN = "vpn", "VPN"
+        RISKY = "risky", "Risky"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=128, unique=True)
+    cidrs = models.JSONField(
+        default=list, help_text="Normalized networks, e.g. ['203.0.113.0/24', '2001:db8::/32']."
+    )
+    category = models.CharField(max_length=32, choices=Category.choices)
+    tags = models.JSONField(default=list, blank=True)
+    country = models.CharField(max_length=2, blank=True, help_text="Location override: ISO country code.")
+    city = models.CharField(max_length=128, blank=True)
+    latitude = models.FloatField(null=True, blank=True)
+    longitude = models.FloatField(null=True, blank=True)
+    isp = models.CharField(max_length=256, blank=True, help_text="ISP override.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    modified_at = models.DateTimeField(auto_now=True, db_index=True)
+    modified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "IP address range"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_location_override(self) -> bool:
+        return bool(self.country or self.city or self.latitude is not None)
+
+
+class ThreatFeed(models.Model):
+    """A list of IP addresses and networks from a threat-intelligence source, loaded from a URL on a
+    schedule or from an uploaded file. Its entries carry the kind's tag (a contract the anomaly
+    detectors rely on, see defender.ipintel.tags) and the feed's own tag."""
+
+    class Kind(models.TextChoices):
+        TOR_EXIT_NODES = "tor_exit_nodes", "Tor exit nodes"
+        ANONYMOUS_PROXY = "anonymous_proxy", "Anonymous proxies"
+        ANONYMIZING_VPN = "anonymizing_vpn", "Anonymizing VPNs"
+        BOTNET = "botnet", "Botnet and command-and-control"
+        SCANNER = "scanner", "Scanners"
+        PASSWORD_SPRAY = "password_spray", "Password spray sources"
+        OTHER = "other", "Other"
+
+    name = models.CharField(max_length=128, unique=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    tag = models.CharField(max_length=64, help_text="Tag applied to activities from the feed's entries.")
+    url = models.URLField(max_length=1024, blank=True, help_text="Refreshed every 6 hours when set.")
+    enabled = models.BooleanField(default=True)
+    entry_count = models.PositiveIntegerField(default=0)
+    last_loaded_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_load_summary = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    modified_at = models.DateTimeField(auto_now=True)
+    modified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ThreatFeedEntry(models.Model):
+    """One network of a feed, normalized; a single address is stored as /32 or /128."""
+
+    feed = models.ForeignKey(ThreatFeed, on_delete=models.CASCADE, related_name="entries")
+    network = models.CharField(max_length=43)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["feed", "network"], name="threatfeedentry_unique_per_feed")
+        ]
+        verbose_name_plural = "threat feed entries"
+
+    def __str__(self) -> str:
+        return self.network

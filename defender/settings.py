@@ -150,6 +150,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Defender for AWS <de
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="")
 AWS_ADVANCED_MODE = env.bool("AWS_ADVANCED_MODE", default=bool(AWS_ENDPOINT_URL))
 
+# Offline GeoIP: a MaxMind-format City database; empty means the bundled GeoLite2 City file.
+GEOIP_DATABASE = env.str("GEOIP_DATABASE", default="")
+GEOIP_ASN_DATABASE = env.str("GEOIP_ASN_DATABASE", default="")
+
 # Celery. Without a broker URL the embedded default uses kombu's filesystem transport under var/.
 REDIS_URL = env.str("REDIS_URL", default="")
 BROKER_DIR = VAR_DIR / "broker"
@@ -168,6 +172,13 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "detect", "governance", "default")]
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Queues by task name, so each worker pool can be sized for its kind of work.
+CELERY_TASK_ROUTES = {
+    "connectors.ingest_*": {"queue": "ingest"},
+    "connectors.poll_*": {"queue": "ingest"},
+    "policies.*": {"queue": "detect"},
+    "governance.*": {"queue": "governance"},
+}
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged after it ran, and given back if its worker dies: work is never lost,
 # so every task must be safe to run twice (unique constraints, conditional claims).

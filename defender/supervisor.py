@@ -1,60 +1,80 @@
 """Runs the embedded default's processes together and stops them together (make demo)."""
 
+from __future__ import annotations
+
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 
-@dataclass
-class Process:
-    name: str
-    argv: Sequence[str]
-    popen: subprocess.Popen | None = None
+class Supervisor:
+    """Starts child processes, forwards their output, and stops all of them when one exits or on
+    Ctrl-C / SIGTERM."""
 
+    def __init__(self, env: dict[str, str] | None = None):
+        self.env = {**os.environ, **(env or {})}
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = threading.Event()
+        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
 
-def run_all(processes: list[Process], *, env: dict[str, str] | None = None) -> int:
-    """Start every process; when one exits or on Ctrl-C / SIGTERM, stop all and return."""
-    stopping = False
-
-    def request_stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    for process in processes:
-        # Own process group: Ctrl-C reaches us once, and we stop the children in order.
-        process.popen = subprocess.Popen(
-            process.argv, env={**os.environ, **(env or {})}, start_new_session=True
+    def start(self, name: str, argv: Sequence[str], *, ready_line: str = "", timeout: float = 300) -> None:
+        """Start ``argv``; with ``ready_line``, wait until the child prints it (or fail)."""
+        # Own session: Ctrl-C reaches only us, and we stop the children in order.
+        popen = subprocess.Popen(
+            argv,
+            env=self.env,
+            start_new_session=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
-    exit_code = 0
-    while not stopping:
-        for process in processes:
-            code = process.popen.poll()
-            if code is not None:
-                print(f"{process.name} exited with status {code}; stopping the others.", file=sys.stderr)
-                exit_code = code or 1
-                stopping = True
-                break
-        time.sleep(0.5)
-    stop_all(processes)
-    return exit_code
+        self.children.append((name, popen))
+        ready = threading.Event()
 
+        def forward() -> None:
+            for line in popen.stdout:
+                sys.stdout.write(f"{name:>8} | {line}")
+                if ready_line and ready_line in line:
+                    ready.set()
 
-def stop_all(processes: list[Process], timeout: float = 15) -> None:
-    for process in reversed(processes):
-        if process.popen and process.popen.poll() is None:
-            os.killpg(process.popen.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for process in processes:
-        if process.popen is None:
-            continue
-        try:
-            process.popen.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(process.popen.pid, signal.SIGKILL)
-            process.popen.wait()
+        threading.Thread(target=forward, daemon=True).start()
+        if not ready_line:
+            return
+        deadline = time.monotonic() + timeout
+        while not ready.wait(0.5):
+            if popen.poll() is not None or self.stopping.is_set() or time.monotonic() > deadline:
+                self.stop_all()
+                raise RuntimeError(f"{name} did not start (see its output above).")
+
+    def wait(self) -> int:
+        """Block until Ctrl-C or until a child exits; then stop everything."""
+        exit_code = 0
+        while not self.stopping.wait(0.5):
+            for name, popen in self.children:
+                if popen.poll() is not None:
+                    print(
+                        f"{name} exited with status {popen.returncode}; stopping the others.", file=sys.stderr
+                    )
+                    exit_code = popen.returncode or 1
+                    self.stopping.set()
+                    break
+        self.stop_all()
+        return exit_code
+
+    def stop_all(self, timeout: float = 15) -> None:
+        for _, popen in reversed(self.children):
+            if popen.poll() is None:
+                os.killpg(popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _, popen in self.children:
+            try:
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from defender import views
+from defender.ipintel import views as ipintel_views
 
 app_urls = (
     [
@@ -10,7 +11,29 @@ app_urls = (
         path("settings/users/new/", views.user_create, name="user_create"),
         path("settings/users/<int:pk>/", views.user_edit, name="user_edit"),
         path("settings/users/<int:pk>/active/", views.user_set_active, name="user_set_active"),
-        path("settings/ip-ranges/", views.ipranges, name="ipranges"),
+        path("settings/ip-ranges/", ipintel_views.ipranges, name="ipranges"),
+        path("settings/ip-ranges/new/", ipintel_views.iprange_create, name="iprange_create"),
+        path("settings/ip-ranges/mark/", ipintel_views.iprange_mark, name="iprange_mark"),
+        path("settings/ip-ranges/<int:pk>/", ipintel_views.iprange_edit, name="iprange_edit"),
+        path("settings/ip-ranges/<int:pk>/delete/", ipintel_views.iprange_delete, name="iprange_delete"),
+        path("settings/ip-ranges/feeds/", ipintel_views.threat_feeds, name="threat_feeds"),
+        path("settings/ip-ranges/feeds/new/", ipintel_views.threat_feed_create, name="threat_feed_create"),
+        path("settings/ip-ranges/feeds/<int:pk>/", ipintel_views.threat_feed_edit, name="threat_feed_edit"),
+        path(
+            "settings/ip-ranges/feeds/<int:pk>/upload/",
+            ipintel_views.threat_feed_upload,
+            name="threat_feed_upload",
+        ),
+        path(
+            "settings/ip-ranges/feeds/<int:pk>/refresh/",
+            ipintel_views.threat_feed_refresh,
+            name="threat_feed_refresh",
+        ),
+        path(
+            "settings/ip-ranges/feeds/<int:pk>/delete/",
+            ipintel_views.threat_feed_delete,
+            name="threat_feed_delete",
+        ),
     ],
     "defender",
 )

@@ -103,14 +103,3 @@ def user_set_active(request, pk: int):
     services.user_set_active(user=target, active=active, by=request.user)
     messages.success(request, f"{target.username} was {'enabled' if active else 'disabled'}.")
     return redirect("defender:users")
-
-
-ipranges = EmptyStatePage.as_view(
-    title="IP address ranges",
-    section="Settings",
-    icon="globe",
-    empty_title="No IP address ranges yet",
-    empty_text="Named ranges of your corporate, VPN, administrative and risky networks will be listed "
-    "here. Activities from them are tagged with their category, which policies and anomaly "
-    "detectors use to tell trusted traffic from risky traffic.",
-)

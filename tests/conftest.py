@@ -3,6 +3,8 @@ from django.test import Client
 
 from defender import services
 
+pytest_plugins = ["localaws.testing", "tests.workers", "tests.aws_fixtures"]
+
 
 def _make_user(username: str, role: str):
     return services.user_create(

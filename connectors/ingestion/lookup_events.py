@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
-from defender.ipintel.classify import IpClassifier
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +23,8 @@ from connectors.ingestion.errors import ConnectorBroken, RegionNotEnabled, Trans
 from connectors.ingestion.store import StoreResult, store_records
 from connectors.models import Connector, IngestCheckpoint
 from connectors.services import connector_credentials, connector_mark_error
+from connectors.validation import explain
+from defender.ipintel.classify import IpClassifier
 
 OVERLAP = timedelta(minutes=15)
 REQUESTS_PER_SECOND = 2.0
@@ -143,11 +144,8 @@ def _raise_for(error: Exception, connector: Connector, checkpoint: IngestCheckpo
             region_disabled_until=now + DISABLED_REGION_RETRY
         )
         raise RegionNotEnabled(checkpoint.region) from error
-    raise ConnectorBroken(
-        f"Reading CloudTrail events in {checkpoint.region} failed: {failure}"
-        if failure.kind != ErrorKind.ACCESS_DENIED
-        else f"Missing permission cloudtrail:LookupEvents in {checkpoint.region}. AWS said: {failure}"
-    ) from error
+    advice = explain(failure, permission="cloudtrail:LookupEvents", principal=connector.caller_arn)
+    raise ConnectorBroken(f"Reading CloudTrail events in {checkpoint.region} failed. {advice}") from error
 
 
 def _credentials_work_at_home(connector: Connector) -> bool:

@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
-from connectors.ingestion.normalize import iter_records
-from defender.ipintel.classify import IpClassifier
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,9 +14,12 @@ from connectors import aws
 from connectors.aws import ErrorKind
 from connectors.ingestion.errors import ConnectorBroken, TransientAwsError
 from connectors.ingestion.lookup_events import claim
+from connectors.ingestion.normalize import iter_records
 from connectors.ingestion.store import StoreResult, store_records
 from connectors.models import Connector, IngestCheckpoint, TrailFileRead
 from connectors.services import connector_credentials, connector_mark_error
+from connectors.validation import explain
+from defender.ipintel.classify import IpClassifier
 
 RECORDS_PER_TRANSACTION = 5000
 
@@ -80,7 +81,7 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
                 f"Cannot read trail files in s3://{connector.trail_bucket}/{prefix}: {failure}. "
                 "The connector needs s3:ListBucket and s3:GetObject on the trail bucket."
             ) from error
-        raise ConnectorBroken(f"Reading trail files failed: {failure}") from error
+        raise ConnectorBroken(f"Reading trail files failed. {explain(failure)}") from error
     IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
         position=now, backfill_done=True, last_run_at=timezone.now(), last_error=""
     )

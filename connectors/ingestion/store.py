@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from celery import current_app
-from connectors.ingestion.normalize import normalize_batch
-from defender.ipintel.classify import IpClassifier, enrich
 from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 
+from connectors.ingestion.normalize import normalize_batch
 from connectors.models import Activity, Connector, RejectedRecord
+from defender.ipintel.classify import IpClassifier, enrich
 
 DETECT_TASK = "policies.detect_activities"
 DETECTION_CHUNK = 1000
@@ -58,7 +57,7 @@ def store_records(
     classifier = classifier or IpClassifier.load()
     by_event_id: dict[str, Activity] = {}
     for normalized in batch.activities:
-        fields = enrich(_as_dict(normalized), classifier)
+        fields = enrich(normalized.as_fields(), classifier)
         by_event_id.setdefault(fields["event_id"], Activity(connector=connector, **fields))
     result = StoreResult(read=len(records), rejected=len(batch.rejected))
     with transaction.atomic():
@@ -94,9 +93,3 @@ def store_records(
         ids = result.new_ids
         transaction.on_commit(lambda: hand_to_detection(ids))
     return result
-
-
-def _as_dict(normalized) -> dict:
-    if dataclasses.is_dataclass(normalized):
-        return dataclasses.asdict(normalized)
-    return dict(normalized)

@@ -42,7 +42,7 @@ def test_bogus_key_saves_nothing(aws, seeded_account, admin):
 
 
 def test_health_check_turns_error_when_the_key_is_deleted_and_records_it(aws, connector_user, admin):
-    from tests.connectors.conftest import aws_client
+    from tests.aws_fixtures import aws_client
 
     connector = services.connector_save(config=settings_for(connector_user), by=admin)
     aws_client("iam", aws.endpoint_url).delete_access_key(

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.smoke]
 
 
 def test_worker_runs_health_checks_and_records_an_error(aws, connector_user, admin, celery_worker):
-    from tests.connectors.conftest import aws_client
+    from tests.aws_fixtures import aws_client
 
     connector = services.connector_save(
         config=ConnectorSettings(

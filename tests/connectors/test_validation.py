@@ -75,7 +75,7 @@ def test_unreachable_endpoint_is_a_network_error(db):
 
 
 def test_role_assumption_with_external_id(aws, make_iam_user, seeded_account, monkeypatch):
-    from tests.connectors.conftest import aws_client
+    from tests.aws_fixtures import aws_client
 
     iam = aws_client("iam", aws.endpoint_url)
     iam.create_role(

@@ -1,55 +1,141 @@
 import os
 import secrets
 import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
 
+from connectors.credentials_csv import parse_access_key_csv
+from connectors.models import Connector
+from connectors.services import ConnectorSettings, ConnectorValidationError, connector_save
 from defender import services
-from defender.supervisor import Process, run_all
+from defender.supervisor import Supervisor
 
 DEMO_ADMIN = "admin"
+DEMO_CONNECTOR = "Demo AWS account"
+EMULATOR_PORT = 4566
 
 
 class Command(BaseCommand):
-    help = "Run the product on the embedded default: web, Celery worker and beat (make demo)."
+    help = (
+        "Run the product on the embedded default with a simulated AWS account (make demo): the local AWS "
+        "emulator with the demo scenario, web, Celery worker and beat."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
+        parser.add_argument("--emulator-port", type=int, default=EMULATOR_PORT)
 
-    def handle(self, *args, bind, **options):
+    def handle(self, *args, bind, emulator_port, **options):
         password = self._demo_admin_password()
         self._ensure_demo_admin(password)
         python = sys.executable
-        processes = [
-            Process("web", [python, "manage.py", "runserver", bind, "--noreload"]),
-            Process(
-                "worker",
+        endpoint = f"http://127.0.0.1:{emulator_port}"
+        out_dir = settings.VAR_DIR / "localaws"
+        supervisor = Supervisor(env={"AWS_ENDPOINT_URL": endpoint, "PYTHONUNBUFFERED": "1"})
+        self.stdout.write("Starting the local AWS emulator with the demo scenario (about a minute)...")
+        try:
+            supervisor.start(
+                "aws",
                 [
                     python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "defender",
-                    "worker",
-                    "--loglevel",
-                    "INFO",
-                    "-Q",
-                    "ingest,detect,governance,default",
-                    "--concurrency",
-                    "2",
+                    "manage.py",
+                    "aws_emulator",
+                    "--port",
+                    str(emulator_port),
+                    "--scenario",
+                    "demo",
+                    "--auth",
+                    "--out",
+                    str(out_dir),
                 ],
-            ),
-            Process("beat", [python, "-m", "celery", "-A", "defender", "beat", "--loglevel", "INFO"]),
-        ]
+                ready_line="Local AWS emulator listening",
+            )
+        except RuntimeError as error:
+            raise CommandError(str(error)) from error
+        settings.AWS_ENDPOINT_URL = endpoint
+        self._load_ip_intelligence(out_dir)
+        self._connect_demo_account(out_dir)
+        supervisor.start("web", [python, "manage.py", "runserver", bind, "--noreload"])
+        supervisor.start(
+            "worker",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "defender",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "-Q",
+                "ingest,detect,governance,default",
+                "--concurrency",
+                "2",
+            ],
+        )
+        supervisor.start("beat", [python, "-m", "celery", "-A", "defender", "beat", "--loglevel", "INFO"])
+        wizard_csv = self._csv(out_dir, "defender-wizard")
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nDefender for AWS demo\n  URL:       http://{bind}/\n  User name: {DEMO_ADMIN}\n"
-                f"  Password:  {password}\nPress Ctrl-C to stop.\n"
+                f"\nDefender for AWS demo\n  URL:        http://{bind}/\n  User name:  {DEMO_ADMIN}\n"
+                f"  Password:   {password}\n  Local AWS:  {endpoint}\n"
+                f"  Try the connect wizard with the access key in {wizard_csv}\nPress Ctrl-C to stop.\n"
             )
         )
-        sys.exit(run_all(processes))
+        sys.exit(supervisor.wait())
+
+    def _csv(self, out_dir: Path, user: str) -> Path:
+        matches = sorted(out_dir.glob(f"*{user}*.csv"))
+        if not matches:
+            raise CommandError(f"The emulator wrote no access-key CSV for {user} in {out_dir}.")
+        return matches[0]
+
+    def _load_ip_intelligence(self, out_dir: Path) -> None:
+        files = out_dir / "files"
+        call_command("aws_scenario", "demo", "--out", str(files), verbosity=0)
+        call_command("load_ip_ranges", str(files / "ip_ranges.json"), verbosity=0)
+        call_command(
+            "load_threat_feed",
+            "Tor exit nodes",
+            str(files / "threat_feed_tor.txt"),
+            "--kind",
+            "tor_exit_nodes",
+            "--tag",
+            "Tor exit node",
+            verbosity=0,
+        )
+        call_command(
+            "load_threat_feed",
+            "Botnet and scanners",
+            str(files / "threat_feed_botnet.txt"),
+            "--kind",
+            "botnet",
+            "--tag",
+            "Botnet",
+            verbosity=0,
+        )
+
+    def _connect_demo_account(self, out_dir: Path) -> None:
+        """Through the same service as the wizard; the emulator's keys are new on every start."""
+        key_id, secret = parse_access_key_csv(self._csv(out_dir, "defender-connector").read_bytes())
+        config = ConnectorSettings(
+            name=DEMO_CONNECTOR,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            regions=("us-east-1", "eu-west-1", "ap-southeast-2"),
+            history_days=Connector.HistoryDays.MONTH,
+        )
+        admin = get_user_model().objects.get(username=DEMO_ADMIN)
+        existing = Connector.objects.filter(name=DEMO_CONNECTOR).first()
+        try:
+            connector_save(config=config, by=admin, connector=existing)
+        except ConnectorValidationError as error:
+            raise CommandError(f"Could not connect the demo account: {error.report.summary()}") from error
+        self.stdout.write(f"Connected {DEMO_CONNECTOR}: importing its history.")
 
     def _demo_admin_password(self) -> str:
         if os.environ.get("DEMO_ADMIN_PASSWORD"):

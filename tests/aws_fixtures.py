@@ -1,3 +1,5 @@
+"""AWS accounts in the local emulator for tests: IAM users with given policies, a seeded account."""
+
 import json
 from dataclasses import dataclass
 
