@@ -373,6 +373,30 @@ default_throttle = Throttle()
 # --- LookupEvents on moto's CloudTrail ---------------------------------------------------------------
 
 
+class Faults:
+    """Failures a test or benchmark asks for: the next N LookupEvents calls answer a server error,
+    as AWS does during an incident, so retries and recovery are exercised against real HTTP."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remaining = 0
+        self.status = 500
+
+    def fail_next(self, count: int, status: int = 500) -> None:
+        with self._lock:
+            self._remaining, self.status = count, status
+
+    def take(self) -> bool:
+        with self._lock:
+            if self._remaining <= 0:
+                return False
+            self._remaining -= 1
+            return True
+
+    def clear(self) -> None:
+        self.fail_next(0)
+
+
 class _LookupError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -397,6 +421,10 @@ def lookup_events(self: Any) -> tuple[str, dict[str, Any]]:
     store = emulator.store if emulator else default_store
     throttle = emulator.throttle if emulator else default_throttle
     account, region = self.current_account, self.region
+    if emulator and emulator.faults.take():
+        return _json_response(
+            emulator.faults.status, {"__type": "InternalFailure", "message": "Internal failure"}
+        )
     if not throttle.allow((account, region)):
         return _error("ThrottlingException", "Rate exceeded")
     try:
@@ -656,6 +684,7 @@ class Emulator:
         self.port = port
         self.store = EventStore()
         self.throttle = Throttle(lookup_events_per_second, throttle_window)
+        self.faults = Faults()
         self._throttle_defaults = (lookup_events_per_second, throttle_window)
         self._log_requests = log_requests
         self._server: Any = None
@@ -710,6 +739,7 @@ class Emulator:
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
         self.store.clear()
+        self.faults.clear()
         self.throttle.clear()
         self.throttle.limit, self.throttle.window = self._throttle_defaults
 
