@@ -21,7 +21,6 @@ def connector_health_check_all_task() -> None:
 
 @shared_task(
     name="connectors.ingest_region",
-    queue="ingest",
     acks_late=True,
     autoretry_for=(TransientAwsError,),
     retry_backoff=5,

@@ -43,9 +43,7 @@ class StoreResult:
 def hand_to_detection(activity_ids: list[int]) -> None:
     """Queue detection by task name: connectors never import the policies app."""
     for start in range(0, len(activity_ids), DETECTION_CHUNK):
-        current_app.send_task(
-            DETECT_TASK, args=[activity_ids[start : start + DETECTION_CHUNK]], queue="detect"
-        )
+        current_app.send_task(DETECT_TASK, args=[activity_ids[start : start + DETECTION_CHUNK]])
 
 
 def store_records(
