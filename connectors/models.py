@@ -275,3 +275,31 @@ class SavedQuery(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class IamUser(models.Model):
+    """An IAM user of a connected account, from iam:ListUsers and its related calls."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="iam_users")
+    user_name = models.CharField(max_length=128)
+    arn = models.CharField(max_length=512)
+    user_id = models.CharField(max_length=128, blank=True)
+    created = models.DateTimeField(null=True, blank=True)
+    password_last_used = models.DateTimeField(null=True, blank=True)
+    console_access = models.BooleanField(default=False)
+    mfa_enabled = models.BooleanField(default=False)
+    access_keys = models.JSONField(default=list, blank=True, help_text="[{id, status, created, last_used}]")
+    email = models.EmailField(blank=True, help_text="From the user's IAM tag `email`.")
+    tags = models.JSONField(default=dict, blank=True)
+    last_scanned = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["user_name"]
+        constraints = [models.UniqueConstraint(fields=["connector", "arn"], name="iamuser_unique_arn")]
+
+    def __str__(self) -> str:
+        return self.user_name
+
+    @property
+    def active_keys(self) -> int:
+        return sum(1 for key in self.access_keys if key.get("status") == "Active")

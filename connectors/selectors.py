@@ -1,6 +1,6 @@
-from django.db.models import QuerySet
+from django.db.models import Count, Max, QuerySet
 
-from connectors.models import Connector
+from connectors.models import Activity, Connector, IamUser, IngestCheckpoint
 
 CONNECTOR_SORTS = {
     "name",
@@ -18,3 +18,40 @@ CONNECTOR_SORTS = {
 
 def connector_list(*, sort: str = "name") -> QuerySet[Connector]:
     return Connector.objects.order_by(sort if sort in CONNECTOR_SORTS else "name", "pk")
+
+
+def backfill_progress(connectors: list[Connector]) -> dict[int, float]:
+    """Share of the first history import done, per connector still importing (one query)."""
+    progress: dict[int, list[float]] = {}
+    for checkpoint in IngestCheckpoint.objects.filter(connector__in=connectors, region_disabled_until=None):
+        progress.setdefault(checkpoint.connector_id, []).append(checkpoint.backfill_fraction)
+    return {pk: sum(values) / len(values) for pk, values in progress.items() if min(values) < 1.0}
+
+
+ACCOUNT_SORTS = {
+    "user_name",
+    "-user_name",
+    "created",
+    "-created",
+    "password_last_used",
+    "-password_last_used",
+}
+
+
+def iam_user_list(*, search: str = "", connector_id: str = "", sort: str = "user_name") -> QuerySet[IamUser]:
+    queryset = IamUser.objects.select_related("connector")
+    if search:
+        queryset = queryset.filter(user_name__icontains=search) | queryset.filter(email__icontains=search)
+    if connector_id.isdigit():
+        queryset = queryset.filter(connector_id=int(connector_id))
+    return queryset.order_by(sort if sort in ACCOUNT_SORTS else "user_name", "pk")
+
+
+def activity_summary(principals: list[str]) -> dict[str, dict]:
+    """Activity count and last activity per principal, for one page of accounts (one query)."""
+    rows = (
+        Activity.objects.filter(principal__in=principals)
+        .values("principal")
+        .annotate(count=Count("id"), last=Max("event_time"))
+    )
+    return {row["principal"]: row for row in rows}

@@ -105,9 +105,10 @@ def connector_save(
     connector.save()
     verb = "Connected" if creating else "Settings changed and validated"
     _record(connector, f"{verb} as {report.caller_arn} (account {report.account_id}).", actor=by)
-    from connectors.tasks import poll_connector_task
+    from connectors.tasks import inventory_refresh_task, poll_connector_task
 
     poll_connector_task.delay_on_commit(connector.pk)
+    inventory_refresh_task.delay_on_commit(connector.pk)
     return connector
 
 

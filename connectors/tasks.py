@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from connectors import aws, services
+from connectors import aws, inventory, services
 from connectors.ingestion.errors import TransientAwsError
 from connectors.ingestion.lookup_events import ingest_region
 from connectors.ingestion.s3_trail import ingest_trail_region
@@ -50,3 +50,15 @@ def poll_all_task() -> None:
     """Beat, every INGEST_POLL_SECONDS: read new activity of every connected account."""
     for pk in Connector.objects.filter(status=Connector.Status.CONNECTED).values_list("pk", flat=True):
         poll_connector_task.delay(pk)
+
+
+@shared_task(name="connectors.inventory_refresh", acks_late=True)
+def inventory_refresh_task(connector_id: int) -> None:
+    inventory.inventory_refresh(connector_id=connector_id)
+
+
+@shared_task(name="connectors.inventory_refresh_all")
+def inventory_refresh_all_task() -> None:
+    """Beat: re-read the IAM users of every connected account."""
+    for pk in Connector.objects.filter(status=Connector.Status.CONNECTED).values_list("pk", flat=True):
+        inventory_refresh_task.delay(pk)

@@ -27,18 +27,7 @@ urlpatterns = [
         ),
         name="files",
     ),
-    path(
-        "assets/accounts/",
-        EmptyStatePage.as_view(
-            title="Accounts",
-            section="Assets",
-            icon="people",
-            empty_title="No accounts yet",
-            empty_text="IAM users and roles of your connected AWS accounts will be listed here with "
-            "their access keys, MFA, console access and last activity.",
-        ),
-        name="accounts",
-    ),
+    path("assets/accounts/", views.accounts, name="accounts"),
     path("settings/connected-apps/", views.connected_apps, name="apps"),
     path("settings/connected-apps/new/", wizard.connect_catalog, name="connect"),
     path("settings/connected-apps/new/aws/cancel/", wizard.wizard_cancel, name="wizard_cancel"),

@@ -1,22 +1,47 @@
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from connectors import services
 from connectors.models import Connector
-from connectors.selectors import connector_list
+from connectors.selectors import activity_summary, backfill_progress, connector_list, iam_user_list
 from defender.roles import Perm, require_perm
 
 
 def connected_apps(request):
+    connectors = list(connector_list(sort=request.GET.get("sort", "name")))
+    progress = backfill_progress(connectors)
+    for connector in connectors:
+        connector.import_progress = progress.get(connector.pk)
     return render(
         request,
         "connectors/connected_apps.html",
+        {"title": "Connected apps", "section": "Settings", "connectors": connectors, "default_sort": "name"},
+    )
+
+
+def accounts(request):
+    page = Paginator(
+        iam_user_list(
+            search=request.GET.get("q", ""),
+            connector_id=request.GET.get("connector", ""),
+            sort=request.GET.get("sort", "user_name"),
+        ),
+        50,
+    ).get_page(request.GET.get("page"))
+    summary = activity_summary([user.arn for user in page])
+    for user in page:
+        user.activity = summary.get(user.arn, {})
+    return render(
+        request,
+        "connectors/accounts.html",
         {
-            "title": "Connected apps",
-            "section": "Settings",
-            "connectors": connector_list(sort=request.GET.get("sort", "name")),
-            "default_sort": "name",
+            "title": "Accounts",
+            "section": "Assets",
+            "page": page,
+            "default_sort": "user_name",
+            "connectors": Connector.objects.order_by("name"),
         },
     )
 
