@@ -170,6 +170,8 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Seconds after which an ingestion claim whose worker stopped refreshing it is taken over.
+INGEST_CLAIM_SECONDS = env.int("INGEST_CLAIM_SECONDS", default=120)
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "detect", "governance", "default")]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues by task name, so each worker pool can be sized for its kind of work.

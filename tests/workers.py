@@ -1,6 +1,7 @@
 """A real Celery worker process for the tests that need one (pytest plugin)."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -28,12 +29,10 @@ def celery_worker_env(django_db_setup, django_db_blocker):
     return {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "False"}
 
 
-@pytest.fixture(scope="session")
-def celery_worker(celery_worker_env, aws_emulator):
-    """Start `celery worker` on every queue, pointed at the test database, the test broker and the
-    local AWS emulator; stop it at the end of the session."""
-    env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws_emulator.endpoint_url}
-    log = open(Path(os.environ.get("VAR_DIR", ROOT / "var")) / "test-worker.log", "w")  # noqa: SIM115
+def start_worker(env: dict[str, str], log_path: Path, queues: str = "ingest,detect,governance,default"):
+    """A `celery worker` process in its own process group (so a test can SIGKILL all of it),
+    returned once it is ready to take tasks."""
+    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller's process end
     process = subprocess.Popen(
         [
             sys.executable,
@@ -43,7 +42,7 @@ def celery_worker(celery_worker_env, aws_emulator):
             "defender",
             "worker",
             "-Q",
-            "ingest,detect,governance,default",
+            queues,
             "--concurrency",
             "1",
             "--pool",
@@ -58,24 +57,37 @@ def celery_worker(celery_worker_env, aws_emulator):
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"The Celery worker exited at start; see {log.name}")
-        if "ready." in Path(log.name).read_text():
-            break
+            raise RuntimeError(f"The Celery worker exited at start; see {log_path}")
+        if "ready." in log_path.read_text():
+            return process
         time.sleep(0.2)
-    else:
-        process.kill()
-        raise RuntimeError(f"The Celery worker did not start in 60 s; see {log.name}")
+    process.kill()
+    raise RuntimeError(f"The Celery worker did not start in 60 s; see {log_path}")
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(celery_worker_env, aws_emulator):
+    """A worker on every queue, pointed at the test database, the test broker and the local AWS
+    emulator, for the whole session."""
+    env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws_emulator.endpoint_url}
+    process = start_worker(env, Path(os.environ.get("VAR_DIR", ROOT / "var")) / "test-worker.log")
     yield process
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    stop_worker(process)
 
 
 def wait_for(condition, timeout: float = 30, interval: float = 0.2):

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,7 +29,8 @@ from defender.ipintel.classify import IpClassifier
 
 OVERLAP = timedelta(minutes=15)
 REQUESTS_PER_SECOND = 2.0
-CLAIM_EXPIRY = timedelta(minutes=30)
+# A running task refreshes its claim after every page; a claim older than this belongs to a dead worker.
+CLAIM_EXPIRY = timedelta(seconds=settings.INGEST_CLAIM_SECONDS)
 DISABLED_REGION_RETRY = timedelta(hours=24)
 
 
@@ -106,8 +108,8 @@ def _read_window(connector: Connector, checkpoint: IngestCheckpoint, now: dateti
         result = store_records(connector=connector, records=records, source=source, classifier=classifier)
         total.merge(result)
         times = [event["EventTime"] for event in page.get("Events", []) if event.get("EventTime")]
-        if not checkpoint.backfill_done and times:
-            IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(backfill_reached=min(times))
+        progress = {"backfill_reached": min(times)} if times and not checkpoint.backfill_done else {}
+        IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(running_since=timezone.now(), **progress)
         token = page.get("NextToken")
         if not token:
             break

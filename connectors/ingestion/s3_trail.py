@@ -68,7 +68,9 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
                     continue
                 body = s3.get_object(Bucket=connector.trail_bucket, Key=key)["Body"]
                 total.merge(_store_file(connector, key, body, classifier))
-                IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(last_key=key)
+                IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
+                    last_key=key, running_since=timezone.now()
+                )
     except (ClientError, BotoCoreError) as error:
         failure = aws.classify(error)
         IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(

@@ -10,17 +10,20 @@ from tests.cloudtrail import record
 pytestmark = pytest.mark.django_db
 
 
-def test_inventory_reads_users_keys_mfa_console_and_email(aws, connector_user, admin, client_for,
-                                                          django_assert_max_num_queries,
-                                                          django_capture_on_commit_callbacks):
+def test_inventory_reads_users_keys_mfa_console_and_email(
+    aws, connector_user, admin, client_for, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
     iam = aws_client("iam", aws.endpoint_url)
     iam.create_user(UserName="alice", Tags=[{"Key": "email", "Value": "alice@example.com"}])
     iam.create_login_profile(UserName="alice", Password="Sup3r-secret-pass!")
     iam.create_access_key(UserName="alice")
     with django_capture_on_commit_callbacks():
         connector = services.connector_save(
-            config=ConnectorSettings(name="Production", access_key_id=connector_user.credentials.access_key_id,
-                                     secret_access_key=connector_user.credentials.secret_access_key),
+            config=ConnectorSettings(
+                name="Production",
+                access_key_id=connector_user.credentials.access_key_id,
+                secret_access_key=connector_user.credentials.secret_access_key,
+            ),
             by=admin,
         )
     aws.enable_auth()
@@ -39,8 +42,15 @@ def test_inventory_reads_users_keys_mfa_console_and_email(aws, connector_user, a
 
     from connectors.ingestion.store import store_records
 
-    event = record(userIdentity={"type": "IAMUser", "arn": alice.arn, "accountId": "123456789012",
-                                 "userName": "alice", "principalId": "AIDA1"})
+    event = record(
+        userIdentity={
+            "type": "IAMUser",
+            "arn": alice.arn,
+            "accountId": "123456789012",
+            "userName": "alice",
+            "principalId": "AIDA1",
+        }
+    )
     store_records(connector=connector, records=[event], source="test")
     client = client_for(admin)
     client.get("/")
