@@ -54,7 +54,12 @@ class ActivityFilter(django_filters.FilterSet):
     event_name = django_filters.CharFilter(label="Action", method="filter_event_name")
     service = django_filters.CharFilter(label="Service", field_name="service")
     region = django_filters.CharFilter(label="Region", field_name="region")
-    administrative = django_filters.BooleanFilter(label="Administrative", field_name="administrative")
+    administrative = django_filters.ChoiceFilter(
+        label="Administrative",
+        method="filter_administrative",
+        empty_label="Any",
+        choices=[("true", "Administrative only"), ("false", "Not administrative")],
+    )
     result = django_filters.ChoiceFilter(
         label="Result",
         method="filter_result",
@@ -112,6 +117,9 @@ class ActivityFilter(django_filters.FilterSet):
         for prefix in prefixes:
             condition |= Q(event_name__startswith=prefix)
         return queryset.filter(condition)
+
+    def filter_administrative(self, queryset, name, value):
+        return queryset.filter(administrative=value == "true")
 
     def filter_result(self, queryset, name, value):
         return queryset.filter(succeeded=value == "succeeded")

@@ -49,6 +49,7 @@ def screenshot(page):
 
     def take(name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
+        page.wait_for_timeout(300)  # let the drawer's slide-in finish
         page.screenshot(path=str(path), full_page=True)
         return path
 
