@@ -43,8 +43,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-bench: migrate
-	@shopt -s nullglob; for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+## make bench: benchmarks on throwaway PostgreSQL and Redis; figures printed and saved in var/bench/
+bench: setup
+	bash scripts/bench.sh
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor staticfiles

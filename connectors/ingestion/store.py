@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import orjson
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from connectors.ingestion.normalize import normalize_batch
 from connectors.models import Activity, Connector, RejectedRecord
@@ -53,26 +55,20 @@ def store_records(
     records = list(records)
     batch = normalize_batch(records)
     classifier = classifier or IpClassifier.load()
-    by_event_id: dict[str, Activity] = {}
+    by_event_id: dict[str, dict] = {}
     for normalized in batch.activities:
         fields = enrich(normalized.as_fields(), classifier)
-        by_event_id.setdefault(fields["event_id"], Activity(connector=connector, **fields))
+        by_event_id.setdefault(fields["event_id"], fields)
+    rows = list(by_event_id.values())
     result = StoreResult(read=len(records), rejected=len(batch.rejected))
     with transaction.atomic():
-        existing = set(
-            Activity.objects.filter(connector=connector, event_id__in=list(by_event_id)).values_list(
-                "event_id", flat=True
-            )
+        inserted = (
+            _insert_copy(connector, rows)
+            if connection.vendor == "postgresql"
+            else _insert_orm(connector, rows)
         )
-        fresh = [activity for event_id, activity in by_event_id.items() if event_id not in existing]
-        Activity.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=INSERT_BATCH)
-        if fresh:
-            result.new_ids = list(
-                Activity.objects.filter(
-                    connector=connector, event_id__in=[a.event_id for a in fresh]
-                ).values_list("id", flat=True)
-            )
-        result.inserted = len(result.new_ids)
+        result.new_ids = [pk for pk, _ in inserted]
+        result.inserted = len(inserted)
         result.duplicates = len(batch.activities) - result.inserted
         if batch.rejected:
             RejectedRecord.objects.bulk_create(
@@ -81,7 +77,7 @@ def store_records(
                     for text, reason in batch.rejected
                 ]
             )
-        times = [a.event_time for a in fresh]
+        times = [event_time for _, event_time in inserted]
         if times:
             result.newest, result.oldest = max(times), min(times)
             Connector.objects.filter(pk=connector.pk).update(
@@ -91,3 +87,58 @@ def store_records(
         ids = result.new_ids
         transaction.on_commit(lambda: hand_to_detection(ids))
     return result
+
+
+def _insert_orm(connector: Connector, rows: list[dict]) -> list[tuple[int, datetime]]:
+    existing = set(
+        Activity.objects.filter(connector=connector, event_id__in=[r["event_id"] for r in rows]).values_list(
+            "event_id", flat=True
+        )
+    )
+    fresh = [Activity(connector=connector, **row) for row in rows if row["event_id"] not in existing]
+    Activity.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=INSERT_BATCH)
+    if not fresh:
+        return []
+    return list(
+        Activity.objects.filter(connector=connector, event_id__in=[a.event_id for a in fresh]).values_list(
+            "id", "event_time"
+        )
+    )
+
+
+COPY_FIELDS = [f for f in Activity._meta.concrete_fields if not f.primary_key]
+COPY_COLUMNS = ", ".join(f'"{f.column}"' for f in COPY_FIELDS)
+JSON_COLUMNS = {f.attname for f in COPY_FIELDS if f.get_internal_type() == "JSONField"}
+
+
+def _insert_copy(connector: Connector, rows: list[dict]) -> list[tuple[int, datetime]]:
+    """PostgreSQL: COPY into a session-local staging table, then one INSERT ... ON CONFLICT DO NOTHING
+    RETURNING: several times faster than a multi-row INSERT, and it returns exactly the new rows."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS activity_stage ON COMMIT DELETE ROWS AS "
+            f"SELECT {COPY_COLUMNS} FROM connectors_activity WITH NO DATA"
+        )
+        with cursor.copy(f"COPY activity_stage ({COPY_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(field, row, connector, now) for field in COPY_FIELDS])
+        cursor.execute(
+            f"INSERT INTO connectors_activity ({COPY_COLUMNS}) SELECT {COPY_COLUMNS} FROM activity_stage "
+            "ON CONFLICT (connector_id, event_id) DO NOTHING RETURNING id, event_time"
+        )
+        inserted = cursor.fetchall()
+        cursor.execute("TRUNCATE activity_stage")
+    return inserted
+
+
+def _copy_value(field, row: dict, connector: Connector, now: datetime):
+    name = field.attname
+    if name == "connector_id":
+        return connector.pk
+    if name == "ingested_at":
+        return now
+    value = row.get(name, field.get_default())
+    if name in JSON_COLUMNS:
+        return None if value is None else orjson.dumps(value).decode()
+    return value
