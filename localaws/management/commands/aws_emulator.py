@@ -1,6 +1,5 @@
 import signal
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -79,7 +78,7 @@ class Command(BaseCommand):
             ) from error
         self._say(f"Applying scenario {name} (seed {seed})...")
         out_dir.mkdir(parents=True, exist_ok=True)
-        built = build_scenario(name, seed=seed, end=datetime.now(UTC))
+        built = build_scenario(name, seed=seed)
         applied = apply_scenario(
             built, endpoint_url=emulator.endpoint_url, add_events=emulator.store.add, out_dir=out_dir
         )
