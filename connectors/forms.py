@@ -104,6 +104,9 @@ class AccessKeyForm(ScopeFieldsMixin):
     def __init__(self, *args, has_secret: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.has_secret = has_secret
+        # Required unless the .csv is uploaded: not "optional" to the person filling the form.
+        for name in ("access_key_id", "secret_access_key"):
+            self.fields[name].alternative_to = "csv_file"
         if has_secret:
             self.fields[
                 "secret_access_key"

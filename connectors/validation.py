@@ -333,3 +333,19 @@ def policies_allow(documents: list[dict | str], action: str) -> bool:
 def _matches(patterns: str | list[str], action: str) -> bool:
     patterns = [patterns] if isinstance(patterns, str) else patterns
     return any(fnmatch.fnmatchcase(action.lower(), pattern.lower()) for pattern in patterns)
+
+
+def check_identity(credentials: AwsCredentials, *, endpoint_url: str = "") -> AwsFailure | None:
+    """The first check alone (sts:GetCallerIdentity), for the wizard to stop at a wrong key at once."""
+    try:
+        aws.client(
+            "sts",
+            credentials,
+            endpoint_url=endpoint_url,
+            retry_mode="standard",
+            max_attempts=2,
+            read_timeout=10,
+        ).get_caller_identity()
+    except (ClientError, BotoCoreError) as error:
+        return aws.classify(error)
+    return None

@@ -16,7 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from connectors import iam_policies, services
+from connectors import aws, iam_policies, services, validation
+from connectors.aws import AwsCredentials, ErrorKind
 from connectors.forms import AccessKeyForm, HistoryForm, MethodForm, NameForm, RoleForm
 from connectors.models import Connector
 from connectors.services import ConnectorSettings, ConnectorValidationError
@@ -254,7 +255,7 @@ def _credentials_step(request, draft: Draft, connector):
         form = AccessKeyForm(
             data, request.FILES or None, initial=initial, has_secret=bool(draft.secret_token)
         )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and (role or _key_accepted(form, draft)):
         cleaned = form.cleaned_data
         if role:
             draft.role_arn = cleaned["role_arn"]
@@ -271,6 +272,29 @@ def _credentials_step(request, draft: Draft, connector):
         "connectors/wizard_step.html",
         _context(request, "credentials", draft, connector, form=form, multipart=not role),
     )
+
+
+def _key_accepted(form: AccessKeyForm, draft: Draft) -> bool:
+    """Ask AWS who the key belongs to before going on, so a wrong key is shown by its field."""
+    secret = form.cleaned_data.get("secret_access_key") or (
+        crypto.decrypt(draft.secret_token) if draft.secret_token else ""
+    )
+    credentials = AwsCredentials(access_key_id=form.cleaned_data["access_key_id"], secret_access_key=secret)
+    failure = validation.check_identity(credentials, endpoint_url=form.cleaned_data.get("endpoint_url", ""))
+    if failure is None:
+        return True
+    message = validation.explain(
+        failure,
+        permission="sts:GetCallerIdentity",
+        endpoint=form.cleaned_data.get("endpoint_url", "") or aws.resolve_endpoint(None) or "",
+    )
+    if failure.code in {"SignatureDoesNotMatch", "InvalidSignatureException"}:
+        form.add_error("secret_access_key", message)
+    elif failure.kind in {ErrorKind.INVALID_CREDENTIALS, ErrorKind.EXPIRED}:
+        form.add_error("access_key_id", message)
+    else:
+        form.add_error(None, message)
+    return False
 
 
 def _history_step(request, draft: Draft, connector):

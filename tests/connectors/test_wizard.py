@@ -39,19 +39,58 @@ def test_wizard_with_csv_upload_connects(aws, connector_user, client_for, admin)
     assert connector.access_key_id == connector_user.credentials.access_key_id
 
 
-def test_wizard_bogus_key_shows_the_aws_error_and_saves_nothing(aws, seeded_account, client_for, admin):
+def test_wizard_bogus_key_is_refused_by_its_field_and_saves_nothing(aws, seeded_account, client_for, admin):
+    aws.enable_auth()
+    client = client_for(admin)
+    walk_to_credentials(client)
+    response = client.post(
+        step("credentials"),
+        {"access_key_id": "AKIAZZZZZZZZZZZZZZZZ", "secret_access_key": "q" * 40, "all_regions": "on"},
+    )
+    assert response.status_code == 200
+    assert b'id="id_access_key_id_error"' in response.content
+    assert b"does not recognise this access key ID" in response.content
+    assert b"InvalidClientTokenId" in response.content
+    assert client.get(step("history"))["Location"] == step("credentials")
+    assert not Connector.objects.exists()
+
+
+def test_wizard_wrong_secret_is_shown_by_the_secret(aws, connector_user, client_for, admin):
+    aws.enable_auth()
+    client = client_for(admin)
+    walk_to_credentials(client)
+    response = client.post(
+        step("credentials"),
+        {
+            "access_key_id": connector_user.credentials.access_key_id,
+            "secret_access_key": "w" * 40,
+            "all_regions": "on",
+        },
+    )
+    assert b'id="id_secret_access_key_error"' in response.content
+    assert b"secret access key does not belong" in response.content
+
+
+def test_wizard_missing_permission_is_shown_in_validation(
+    aws, make_iam_user, seeded_account, client_for, admin
+):
+    from connectors.iam_policies import GOVERNANCE_ACTIONS
+
+    user = make_iam_user("no-iam", [a for a in GOVERNANCE_ACTIONS if not a.startswith("iam:List")])
     aws.enable_auth()
     client = client_for(admin)
     walk_to_credentials(client)
     client.post(
         step("credentials"),
-        {"access_key_id": "AKIAZZZZZZZZZZZZZZZZ", "secret_access_key": "q" * 40, "all_regions": "on"},
+        {
+            "access_key_id": user.credentials.access_key_id,
+            "secret_access_key": user.credentials.secret_access_key,
+            "all_regions": "on",
+        },
     )
     client.post(step("history"), {"history_days": "7"})
     response = client.post(step("validate"), {"action": "connect"})
-    assert response.status_code == 200
-    assert b"does not recognise this access key ID" in response.content
-    assert b"InvalidClientTokenId" in response.content
+    assert b"Missing permission iam:ListUsers" in response.content
     assert not Connector.objects.exists()
 
 
