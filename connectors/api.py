@@ -34,6 +34,9 @@ class ConnectorViewSet(viewsets.ModelViewSet):
             regions=tuple(pick("regions", [])),
             endpoint_url=pick("endpoint_url") if settings.AWS_ADVANCED_MODE else "",
             history_days=pick("history_days", Connector.HistoryDays.WEEK),
+            ingest_mode=pick("ingest_mode", Connector.IngestMode.LOOKUP_EVENTS),
+            trail_bucket=pick("trail_bucket"),
+            trail_prefix=pick("trail_prefix"),
         )
 
     def _save(self, request, instance: Connector | None, partial: bool):

@@ -163,3 +163,24 @@ class HistoryForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="CloudTrail's LookupEvents keeps 90 days of management events.",
     )
+    ingest_mode = forms.ChoiceField(
+        label="Read activity from",
+        choices=Connector.IngestMode.choices,
+        initial=Connector.IngestMode.LOOKUP_EVENTS,
+        widget=forms.RadioSelect,
+        help_text="LookupEvents needs no set-up. Trail files suit large accounts and organization trails: "
+        "the connector then also needs s3:ListBucket and s3:GetObject on the trail's bucket.",
+    )
+    trail_bucket = forms.CharField(label="Trail bucket", max_length=63, required=False)
+    trail_prefix = forms.CharField(
+        label="Trail key prefix",
+        max_length=300,
+        required=False,
+        help_text="The prefix set on the trail, if any (before AWSLogs/).",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("ingest_mode") == Connector.IngestMode.S3_TRAIL and not cleaned.get("trail_bucket"):
+            self.add_error("trail_bucket", "Name the S3 bucket the trail delivers its log files to.")
+        return cleaned

@@ -34,6 +34,9 @@ class ConnectorSettings:
     regions: tuple[str, ...] = ()
     endpoint_url: str = ""
     history_days: int = Connector.HistoryDays.WEEK
+    ingest_mode: str = Connector.IngestMode.LOOKUP_EVENTS
+    trail_bucket: str = ""
+    trail_prefix: str = ""
 
     def credentials(self) -> AwsCredentials:
         if self.auth_method == Connector.AuthMethod.ASSUME_ROLE:
@@ -97,6 +100,13 @@ def connector_save(
     connector.regions = list(config.regions)
     connector.endpoint_url = config.endpoint_url
     connector.history_days = config.history_days
+    connector.ingest_mode = config.ingest_mode
+    connector.trail_bucket = (
+        config.trail_bucket if config.ingest_mode == Connector.IngestMode.S3_TRAIL else ""
+    )
+    connector.trail_prefix = (
+        config.trail_prefix if config.ingest_mode == Connector.IngestMode.S3_TRAIL else ""
+    )
     connector.modified_by = by
     _apply_report(connector, report)
     connector.status = Connector.Status.CONNECTED

@@ -47,6 +47,9 @@ class Draft:
     regions: list[str] = field(default_factory=list)
     endpoint_url: str = ""
     history_days: int = 0
+    ingest_mode: str = Connector.IngestMode.LOOKUP_EVENTS
+    trail_bucket: str = ""
+    trail_prefix: str = ""
     report: list[dict] | None = None
     report_fingerprint: str = ""
     report_account_id: str = ""
@@ -67,6 +70,9 @@ class Draft:
             regions=list(connector.regions),
             endpoint_url=connector.endpoint_url,
             history_days=connector.history_days,
+            ingest_mode=connector.ingest_mode,
+            trail_bucket=connector.trail_bucket,
+            trail_prefix=connector.trail_prefix,
         )
 
     def completed(self, step: str) -> bool:
@@ -93,6 +99,9 @@ class Draft:
             regions=() if self.all_regions else tuple(self.regions),
             endpoint_url=self.endpoint_url,
             history_days=self.history_days,
+            ingest_mode=self.ingest_mode,
+            trail_bucket=self.trail_bucket,
+            trail_prefix=self.trail_prefix,
         )
 
     def fingerprint(self) -> str:
@@ -298,9 +307,18 @@ def _key_accepted(form: AccessKeyForm, draft: Draft) -> bool:
 
 
 def _history_step(request, draft: Draft, connector):
-    form = HistoryForm(request.POST or None, initial={"history_days": draft.history_days or 7})
+    initial = {
+        "history_days": draft.history_days or 7,
+        "ingest_mode": draft.ingest_mode,
+        "trail_bucket": draft.trail_bucket,
+        "trail_prefix": draft.trail_prefix,
+    }
+    form = HistoryForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         draft.history_days = form.cleaned_data["history_days"]
+        draft.ingest_mode = form.cleaned_data["ingest_mode"]
+        draft.trail_bucket = form.cleaned_data["trail_bucket"].strip()
+        draft.trail_prefix = form.cleaned_data["trail_prefix"].strip()
         return _advance(request, draft, connector, "history")
     return render(
         request, "connectors/wizard_step.html", _context(request, "history", draft, connector, form=form)

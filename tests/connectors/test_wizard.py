@@ -29,7 +29,10 @@ def test_wizard_with_csv_upload_connects(aws, connector_user, client_for, admin)
     upload = SimpleUploadedFile("defender_accessKeys.csv", connector_user.csv("console"), "text/csv")
     response = client.post(step("credentials"), {"csv_file": upload, "all_regions": "on"})
     assert response.status_code == 302, response.content.decode()[:2000]
-    assert client.post(step("history"), {"history_days": "30"}).status_code == 302
+    assert (
+        client.post(step("history"), {"history_days": "30", "ingest_mode": "lookup_events"}).status_code
+        == 302
+    )
     response = client.post(step("validate"), {"action": "connect"})
     connector = Connector.objects.get(name="Production")
     assert response.status_code == 302
@@ -88,7 +91,7 @@ def test_wizard_missing_permission_is_shown_in_validation(
             "all_regions": "on",
         },
     )
-    client.post(step("history"), {"history_days": "7"})
+    client.post(step("history"), {"history_days": "7", "ingest_mode": "lookup_events"})
     response = client.post(step("validate"), {"action": "connect"})
     assert b"Missing permission iam:ListUsers" in response.content
     assert not Connector.objects.exists()
@@ -166,3 +169,34 @@ def test_admin_disables_enables_and_deletes(client_for, admin, django_capture_on
     assert len(callbacks) == 1
     client.post(reverse("connectors:delete", args=[connector.pk]))
     assert not Connector.objects.exists()
+
+
+def test_trail_file_mode_needs_a_bucket_and_is_saved(aws, connector_user, client_for, admin):
+    client = client_for(admin)
+    walk_to_credentials(client)
+    client.post(
+        step("credentials"),
+        {
+            "access_key_id": connector_user.credentials.access_key_id,
+            "secret_access_key": connector_user.credentials.secret_access_key,
+            "all_regions": "on",
+        },
+    )
+    response = client.post(step("history"), {"history_days": "7", "ingest_mode": "s3_trail"})
+    assert b"Name the S3 bucket the trail delivers its log files to." in response.content
+    client.post(
+        step("history"),
+        {
+            "history_days": "7",
+            "ingest_mode": "s3_trail",
+            "trail_bucket": "defender-trail-logs",
+            "trail_prefix": "org",
+        },
+    )
+    client.post(step("validate"), {"action": "connect"})
+    connector = Connector.objects.get()
+    assert (connector.ingest_mode, connector.trail_bucket, connector.trail_prefix) == (
+        "s3_trail",
+        "defender-trail-logs",
+        "org",
+    )
