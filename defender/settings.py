@@ -170,6 +170,8 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# AWS allows 2 LookupEvents calls per second per account and region; ingestion paces itself under it.
+LOOKUP_EVENTS_PER_SECOND = env.float("LOOKUP_EVENTS_PER_SECOND", default=2.0)
 # Seconds after which an ingestion claim whose worker stopped refreshing it is taken over.
 INGEST_CLAIM_SECONDS = env.int("INGEST_CLAIM_SECONDS", default=120)
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "detect", "governance", "default")]

@@ -28,7 +28,6 @@ from connectors.validation import explain
 from defender.ipintel.classify import IpClassifier
 
 OVERLAP = timedelta(minutes=15)
-REQUESTS_PER_SECOND = 2.0
 # A running task refreshes its claim after every page; a claim older than this belongs to a dead worker.
 CLAIM_EXPIRY = timedelta(seconds=settings.INGEST_CLAIM_SECONDS)
 DISABLED_REGION_RETRY = timedelta(hours=24)
@@ -93,7 +92,7 @@ def _read_window(connector: Connector, checkpoint: IngestCheckpoint, now: dateti
         region=checkpoint.region,
         endpoint_url=connector.endpoint_url,
     )
-    pacer = Pacer(REQUESTS_PER_SECOND)
+    pacer = Pacer(settings.LOOKUP_EVENTS_PER_SECOND)
     classifier = IpClassifier.load()
     total = StoreResult()
     params: dict = {"StartTime": start, "EndTime": now, "MaxResults": 50}
