@@ -2,9 +2,10 @@ from django.conf import settings
 from django.db import models
 
 from defender import crypto
+from defender.models import Audited
 
 
-class Connector(models.Model):
+class Connector(Audited):
     """A connected AWS account (Security auditing: CloudTrail activity and inventory)."""
 
     class Status(models.TextChoices):
@@ -59,15 +60,6 @@ class Connector(models.Model):
     last_health_check = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
     events_ingested = models.BigIntegerField(default=0)
-
-    created_at = models.DateTimeField(auto_now_add=True)
-    modified_at = models.DateTimeField(auto_now=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    modified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
     class Meta:
         ordering = ["name"]

@@ -2,6 +2,22 @@ from django.conf import settings
 from django.db import models
 
 
+class Audited(models.Model):
+    """Who created and last changed a configuration record, and when."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    modified_at = models.DateTimeField(auto_now=True)
+    modified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+
+
 class Console(models.Model):
     """Holds the console's permissions; roles (auth groups) are made of these.
 
@@ -21,7 +37,7 @@ class Console(models.Model):
         return "Console permissions"
 
 
-class IpRange(models.Model):
+class IpRange(Audited):
     """A named set of networks (Settings > IP address ranges). Activities from it get its category and
     tags at ingest; the most specific range wins where ranges nest."""
 
@@ -44,14 +60,8 @@ class IpRange(models.Model):
     latitude = models.FloatField(null=True, blank=True)
     longitude = models.FloatField(null=True, blank=True)
     isp = models.CharField(max_length=256, blank=True, help_text="ISP override.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    # Indexed: the ranges page sorts by it.
     modified_at = models.DateTimeField(auto_now=True, db_index=True)
-    modified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
     class Meta:
         ordering = ["name"]
@@ -65,7 +75,7 @@ class IpRange(models.Model):
         return bool(self.country or self.city or self.latitude is not None)
 
 
-class ThreatFeed(models.Model):
+class ThreatFeed(Audited):
     """A list of IP addresses and networks from a threat-intelligence source, loaded from a URL on a
     schedule or from an uploaded file. Its entries carry the kind's tag (a contract the anomaly
     detectors rely on, see defender.ipintel.tags) and the feed's own tag."""
@@ -89,14 +99,6 @@ class ThreatFeed(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_load_summary = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    modified_at = models.DateTimeField(auto_now=True)
-    modified_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
 
     class Meta:
         ordering = ["name"]
