@@ -1,0 +1,57 @@
+from django.db import models
+from django.utils import timezone
+
+from connectors.models import Activity, Connector
+from policies.models import Policy
+
+
+class Alert(models.Model):
+    """Something a policy found, to triage (PRODUCT.md 7). Raised only by ``alerts.services``."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        RESOLVED = "resolved", "Resolved"
+
+    title = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    severity = models.CharField(max_length=16, choices=Policy.Severity.choices, db_index=True)
+    policy = models.ForeignKey(
+        Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    type = models.CharField(max_length=16, choices=Policy.Type.choices, default=Policy.Type.ACTIVITY)
+    connector = models.ForeignKey(
+        Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
+    )
+    principal = models.CharField(max_length=512, blank=True, db_index=True)
+    principal_name = models.CharField(max_length=256, blank=True)
+    group_key = models.CharField(
+        max_length=600,
+        blank=True,
+        help_text="principal:<key>, ip:<address> or blank: what later findings extend.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    mitre_tactic = models.CharField(max_length=64, blank=True)
+    ips = models.JSONField(default=list, blank=True)
+    countries = models.JSONField(default=list, blank=True)
+    activities = models.ManyToManyField(Activity, blank=True, related_name="alerts")
+    activity_count = models.PositiveIntegerField(default=0)
+    first_activity_at = models.DateTimeField()
+    last_activity_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(auto_now=True)
+    dedup_key = models.CharField(
+        max_length=64, unique=True, help_text="Policy + what it found: detection run twice raises one alert."
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="alert_created"),
+            models.Index(fields=["policy", "created_at"], name="alert_policy_created"),
+            models.Index(fields=["policy", "group_key", "-last_activity_at"], name="alert_policy_group"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

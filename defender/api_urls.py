@@ -4,10 +4,12 @@ from rest_framework.routers import DefaultRouter
 
 from connectors.api import ActivityViewSet, ConnectorViewSet
 from defender.ipintel.api import IpRangeViewSet
+from policies.api import PolicyViewSet
 
 router = DefaultRouter()
 router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("activities", ActivityViewSet, basename="activity")
 router.register("ipranges", IpRangeViewSet, basename="iprange")
+router.register("policies", PolicyViewSet, basename="policy")
 
 urlpatterns = router.urls

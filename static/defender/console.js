@@ -122,4 +122,41 @@
       }
     });
   }, true);
+
+  // Policy editor: filter rows (added from a <template>, removed), value hints per field, and the
+  // repeated-activity fields shown only for repeated activity.
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-filter-add]")) {
+      const template = document.getElementById("filter-row-template");
+      const rows = document.querySelector("[data-filter-rows]");
+      if (!template || !rows) return;
+      const row = template.content.firstElementChild.cloneNode(true);
+      rows.appendChild(row);
+      row.querySelector("[data-filter-field]").focus();
+    }
+    const remove = event.target.closest("[data-filter-remove]");
+    if (remove) remove.closest("[data-filter-row]").remove();
+  });
+  document.addEventListener("change", function (event) {
+    const target = event.target;
+    const row = target.closest && target.closest("[data-filter-row]");
+    if (row) {
+      const values = row.querySelector("[data-filter-values]");
+      if (target.matches("[data-filter-field]")) {
+        if (target.value) values.setAttribute("list", "hints-" + target.value);
+        else values.removeAttribute("list");
+      }
+      if (target.matches("[data-filter-operator]")) {
+        const none = target.value === "is_set" || target.value === "is_not_set";
+        values.readOnly = none;
+        if (none) values.value = "";
+        values.placeholder = none ? "No value needed" : "Values, separated by commas";
+      }
+    }
+    if (target.name === "match_mode") {
+      document.querySelectorAll("[data-repeat-fields]").forEach(function (fields) {
+        fields.hidden = target.value !== "repeated";
+      });
+    }
+  });
 })();

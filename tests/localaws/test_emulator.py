@@ -546,8 +546,9 @@ def test_role_trusting_the_account_can_be_assumed_by_its_permitted_users(emulato
 FAKE_SCENARIO = """
 import sys, types
 
-def build_scenario(name_or_path, *, seed, end):
-    return {"name": name_or_path, "seed": seed, "end": end}
+def build_scenario(name_or_path, *, seed, end=None):
+    from datetime import UTC, datetime
+    return {"name": name_or_path, "seed": seed, "end": end or datetime.now(UTC)}
 
 def apply_scenario(scenario, *, endpoint_url, add_events, out_dir):
     import json

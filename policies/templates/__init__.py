@@ -1,0 +1,1 @@
+"""Built-in policy templates, one module per family; see ``registry``."""
