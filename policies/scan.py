@@ -56,9 +56,15 @@ def scan_policies(keys: Sequence[str] | None = None) -> list[PolicySpec]:
     return [t.spec() for t in runnable]
 
 
-def scan_files(paths: Iterable[str | Path], *, policy_keys: Sequence[str] | None = None) -> ScanResult:
+def scan_files(
+    paths: Iterable[str | Path],
+    *,
+    policy_keys: Sequence[str] | None = None,
+    classifier: IpClassifier | None = None,
+) -> ScanResult:
+    """``classifier``: IP ranges and threat feeds from files (never the database); none by default."""
     specs = scan_policies(policy_keys)
-    classifier = IpClassifier.build([], [])
+    classifier = classifier or IpClassifier.build([], [])
     result = ScanResult()
     activities: list[dict[str, Any]] = []
     seen: set[str] = set()

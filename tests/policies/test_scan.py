@@ -166,3 +166,33 @@ def test_exit_code_is_zero_with_malformed_records(trail, tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 3
     assert "malformed records skipped" in result.stderr
+
+
+@pytest.mark.django_db
+def test_scan_with_ip_ranges_from_a_file_fires_the_risky_ip_template(tmp_path, django_assert_num_queries):
+    import json
+
+    from django.core.management import call_command
+
+    from tests.cloudtrail import record
+
+    login = record("iam_user_console_login_failure", event_id="risky-login", sourceIPAddress="203.0.113.77")
+    login["responseElements"] = {"ConsoleLogin": "Success"}
+    login.pop("errorMessage", None)
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps({"Records": [login]}))
+    ranges = tmp_path / "ranges.json"
+    ranges.write_text(json.dumps([{"name": "Known bad", "cidrs": ["203.0.113.0/24"], "category": "risky"}]))
+    out = tmp_path / "out.jsonl"
+    with django_assert_num_queries(0), out.open("w") as handle:
+        call_command(
+            "scan_cloudtrail",
+            str(events),
+            "--ip-ranges",
+            str(ranges),
+            "--policy",
+            "aws_risky_ip_logon",
+            stdout=handle,
+        )
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(a["policy"], a["event_ids"]) for a in lines] == [("aws_risky_ip_logon", ["risky-login"])]

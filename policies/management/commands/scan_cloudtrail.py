@@ -6,9 +6,14 @@ line per alert, sorted by first activity. Malformed records are reported on stde
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
+from defender.ipintel.classify import FeedSpec, IpClassifier, RangeSpec
+from defender.ipintel.networks import parse_feed
+from defender.ipintel.tags import KIND_TAGS
 from policies.engine.findings import iso
 from policies.scan import scan_files
 
@@ -27,10 +32,24 @@ class Command(BaseCommand):
             help="Only this template (repeat for several); default: all built-in templates.",
         )
         parser.add_argument("--format", choices=["jsonl", "table"], default="jsonl")
+        parser.add_argument(
+            "--ip-ranges",
+            metavar="FILE.json",
+            help="IP address ranges to classify IPs with: the JSON that load_ip_ranges reads. "
+            "Without it no IP is corporate or risky.",
+        )
+        parser.add_argument(
+            "--threat-feed",
+            action="append",
+            default=[],
+            metavar="KIND=FILE",
+            help="A threat feed file (one IP or network per line), e.g. tor_exit_nodes=tor.txt; repeatable.",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
-            result = scan_files(options["files"], policy_keys=options["policies"])
+            classifier = _classifier(options["ip_ranges"], options["threat_feed"])
+            result = scan_files(options["files"], policy_keys=options["policies"], classifier=classifier)
         except ValueError as error:
             raise CommandError(str(error)) from None
         for problem in result.problems:
@@ -64,3 +83,31 @@ class Command(BaseCommand):
         for row in [header, *rows]:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
             self.stdout.write("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _classifier(ranges_path: str | None, feeds: list[str]) -> IpClassifier:
+    """IP ranges and feeds from files, so a scan classifies IPs as the portal would, without its data."""
+    ranges: list[RangeSpec] = []
+    if ranges_path:
+        try:
+            entries = orjson.loads(Path(ranges_path).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as error:
+            raise ValueError(f"--ip-ranges {ranges_path}: {error}") from error
+        entries = entries.get("ranges", []) if isinstance(entries, dict) else entries
+        ranges = [
+            RangeSpec(name=e["name"], category=e["category"], cidrs=e["cidrs"], tags=e.get("tags", ()))
+            for e in entries
+        ]
+    specs: list[FeedSpec] = []
+    for item in feeds:
+        kind, _, path = item.partition("=")
+        if kind not in KIND_TAGS or not path:
+            raise ValueError(
+                f"--threat-feed {item}: expected KIND=FILE with KIND one of {', '.join(KIND_TAGS)}"
+            )
+        try:
+            networks = parse_feed(Path(path).read_bytes()).networks
+        except OSError as error:
+            raise ValueError(f"--threat-feed {item}: {error}") from error
+        specs.append(FeedSpec(name=Path(path).name, kind=kind, tag=KIND_TAGS[kind], networks=networks))
+    return IpClassifier.build(ranges, specs)
