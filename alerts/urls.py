@@ -1,20 +1,9 @@
 from django.urls import path
 
-from defender.views import EmptyStatePage
+from alerts import views
 
 app_name = "alerts"
 
 urlpatterns = [
-    path(
-        "",
-        EmptyStatePage.as_view(
-            title="Alerts",
-            section="Incidents & alerts",
-            icon="alert_urgent",
-            empty_title="No alerts",
-            empty_text="Alerts raised by policies and anomaly detectors will be listed here by severity, "
-            "ready to triage: assign, investigate the related activities, and resolve.",
-        ),
-        name="list",
-    ),
+    path("", views.alert_list, name="list"),
 ]

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from alerts import views as alert_views
 from defender import views
 from defender.ipintel import views as ipintel_views
 
@@ -39,7 +40,7 @@ app_urls = (
 )
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", alert_views.dashboard, name="home"),
     path("", include(app_urls)),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

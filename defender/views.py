@@ -32,10 +32,6 @@ class EmptyStatePage(TemplateView):
         )
 
 
-def home(request):
-    return render(request, "defender/home.html", {"title": "Home"})
-
-
 USER_SORTS = {
     "username",
     "-username",
