@@ -108,13 +108,15 @@ def _insert_orm(connector: Connector, rows: list[dict]) -> list[tuple[int, datet
 
 COPY_FIELDS = [f for f in Activity._meta.concrete_fields if not f.primary_key]
 COPY_COLUMNS = ", ".join(f'"{f.column}"' for f in COPY_FIELDS)
-JSON_COLUMNS = {f.attname for f in COPY_FIELDS if f.get_internal_type() == "JSONField"}
+# Per column: (attname, default, is JSON), resolved once rather than per value.
+COPY_PLAN = [(f.attname, f.get_default(), f.get_internal_type() == "JSONField") for f in COPY_FIELDS]
 
 
 def _insert_copy(connector: Connector, rows: list[dict]) -> list[tuple[int, datetime]]:
     """PostgreSQL: COPY into a session-local staging table, then one INSERT ... ON CONFLICT DO NOTHING
     RETURNING: several times faster than a multi-row INSERT, and it returns exactly the new rows."""
-    now = timezone.now()
+    fixed = {"connector_id": connector.pk, "ingested_at": timezone.now()}
+    dumps = orjson.dumps
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS activity_stage ON COMMIT DELETE ROWS AS "
@@ -122,7 +124,13 @@ def _insert_copy(connector: Connector, rows: list[dict]) -> list[tuple[int, date
         )
         with cursor.copy(f"COPY activity_stage ({COPY_COLUMNS}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([_copy_value(field, row, connector, now) for field in COPY_FIELDS])
+                values = []
+                for name, default, is_json in COPY_PLAN:
+                    value = fixed[name] if name in fixed else row.get(name, default)
+                    if is_json and value is not None:
+                        value = dumps(value).decode()
+                    values.append(value)
+                copy.write_row(values)
         cursor.execute(
             f"INSERT INTO connectors_activity ({COPY_COLUMNS}) SELECT {COPY_COLUMNS} FROM activity_stage "
             "ON CONFLICT (connector_id, event_id) DO NOTHING RETURNING id, event_time"
@@ -130,15 +138,3 @@ def _insert_copy(connector: Connector, rows: list[dict]) -> list[tuple[int, date
         inserted = cursor.fetchall()
         cursor.execute("TRUNCATE activity_stage")
     return inserted
-
-
-def _copy_value(field, row: dict, connector: Connector, now: datetime):
-    name = field.attname
-    if name == "connector_id":
-        return connector.pk
-    if name == "ingested_at":
-        return now
-    value = row.get(name, field.get_default())
-    if name in JSON_COLUMNS:
-        return None if value is None else orjson.dumps(value).decode()
-    return value
