@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -12,6 +13,11 @@ class Alert(models.Model):
         OPEN = "open", "Open"
         IN_PROGRESS = "in_progress", "In progress"
         RESOLVED = "resolved", "Resolved"
+
+    class Classification(models.TextChoices):
+        TRUE_POSITIVE = "true_positive", "True positive"
+        BENIGN = "benign", "Benign true positive"
+        FALSE_POSITIVE = "false_positive", "False positive"
 
     title = models.CharField(max_length=500)
     description = models.TextField(blank=True)
@@ -44,6 +50,28 @@ class Alert(models.Model):
     dedup_key = models.CharField(
         max_length=64, unique=True, help_text="Policy + what it found: detection run twice raises one alert."
     )
+    # Triage (PRODUCT.md 7): written only by the alert_* services, each recording an AlertEvent.
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_alerts",
+    )
+    classification = models.CharField(
+        max_length=16, choices=Classification.choices, blank=True, help_text="Set when resolved."
+    )
+    resolution_comment = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    read_by = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="read_alerts",
+        help_text="Who opened the alert page: unread alerts stand out in their queue.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -55,3 +83,31 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AlertEvent(models.Model):
+    """One entry of an alert's history: who did what to it, and when (comments included)."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        STATUS_CHANGED = "status_changed", "Status changed"
+        ASSIGNED = "assigned", "Assigned"
+        COMMENTED = "commented", "Commented"
+        RESOLVED = "resolved", "Resolved"
+        REOPENED = "reopened", "Reopened"
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["alert", "created_at"], name="alertevent_alert_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.alert_id}"

@@ -1,4 +1,6 @@
-"""Writes to alerts. Findings become alerts through ``alert_raise`` / ``alerts_raise`` only."""
+"""Writes to alerts. Findings become alerts through ``alert_raise`` / ``alerts_raise`` only; triage
+(assign, status, resolve, reopen, comment) goes through the ``alert_*`` / ``alerts_*`` services below,
+each in one transaction and each recording who did what in the alert's history (``AlertEvent``)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from alerts.models import Alert
+from alerts.models import Alert, AlertEvent
 from policies import detection
 from policies.engine import Finding
 from policies.models import Policy
@@ -127,6 +131,9 @@ def _raise_one(
             )
             if finding.activity_ids:
                 alert.activities.add(*finding.activity_ids)
+            AlertEvent.objects.create(
+                alert=alert, kind=AlertEvent.Kind.CREATED, message=f"Raised by the policy {policy.name}."
+            )
     except IntegrityError:  # raised meanwhile by a worker that did not wait for the policy lock
         return Alert.objects.filter(dedup_key=key).first()
     known[key] = alert
@@ -171,3 +178,179 @@ def _extend(alert: Alert, finding: Finding) -> None:
     alert.ips = list(dict.fromkeys([*alert.ips, *finding.ips]))[:50]
     alert.countries = list(dict.fromkeys([*alert.countries, *finding.countries]))
     alert.save(update_fields=fields)
+
+
+# --------------------------------------------------------------------------------------------------
+# Triage
+
+
+def _event(alert: Alert, kind: str, by: AbstractBaseUser | None, message: str = "", **data) -> AlertEvent:
+    return AlertEvent(alert=alert, kind=kind, actor=by, message=message, data=data)
+
+
+def _locked(alerts: Iterable[Alert]) -> list[Alert]:
+    """The alerts' current rows, locked for this transaction, in id order (no deadlocks between bulks)."""
+    ids = {alert.pk for alert in alerts}
+    return list(Alert.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+
+
+def _clean_comment(text: str, *, required: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError(required)
+    return text
+
+
+def _check_classification(classification: str) -> None:
+    if classification not in Alert.Classification.values:
+        raise ValidationError("Choose how to classify the alert: true positive, benign or false positive.")
+
+
+def alert_assign(*, alert: Alert, assignee: AbstractBaseUser | None, by: AbstractBaseUser) -> Alert:
+    """Assign ``alert`` to ``assignee`` (None: unassign)."""
+    alerts_assign(alerts=[alert], assignee=assignee, by=by)
+    alert.refresh_from_db()
+    return alert
+
+
+def alerts_assign(*, alerts: Iterable[Alert], assignee: AbstractBaseUser | None, by: AbstractBaseUser) -> int:
+    """Assign every alert to ``assignee``; alerts already theirs are left alone. Returns how many changed."""
+    with transaction.atomic():
+        changed = [a for a in _locked(alerts) if a.assigned_to_id != (assignee.pk if assignee else None)]
+        if not changed:
+            return 0
+        Alert.objects.filter(pk__in=[a.pk for a in changed]).update(
+            assigned_to=assignee, modified_at=timezone.now()
+        )
+        name = assignee.get_username() if assignee else ""
+        AlertEvent.objects.bulk_create(
+            [
+                _event(
+                    a,
+                    AlertEvent.Kind.ASSIGNED,
+                    by,
+                    f"Assigned to {name}." if assignee else "Unassigned.",
+                    assignee=name,
+                )
+                for a in changed
+            ]
+        )
+    return len(changed)
+
+
+def alert_set_status(*, alert: Alert, status: str, by: AbstractBaseUser) -> Alert:
+    """Mark ``alert`` open or in progress. Resolving needs a classification and a comment
+    (``alert_resolve``); setting a resolved alert back to open or in progress reopens it."""
+    if status == Alert.Status.RESOLVED:
+        raise ValidationError("Resolve the alert with a classification and a comment.")
+    if status not in Alert.Status.values:
+        raise ValidationError("Choose a status: open or in progress.")
+    with transaction.atomic():
+        (current,) = _locked([alert])
+        if current.status == status:
+            return current
+        if current.status == Alert.Status.RESOLVED:
+            _reopen(current, by, status)
+        else:
+            old = current.get_status_display()
+            current.status = status
+            current.save(update_fields=["status", "modified_at"])
+            _event(
+                current,
+                AlertEvent.Kind.STATUS_CHANGED,
+                by,
+                f"Status changed from {old} to {current.get_status_display()}.",
+                old=old,
+                new=status,
+            ).save()
+    alert.refresh_from_db()
+    return alert
+
+
+def alert_resolve(*, alert: Alert, by: AbstractBaseUser, classification: str, comment: str) -> Alert:
+    """Resolve ``alert`` as true positive, benign or false positive; the comment says why (required)."""
+    alerts_resolve(alerts=[alert], by=by, classification=classification, comment=comment)
+    alert.refresh_from_db()
+    return alert
+
+
+def alerts_resolve(
+    *, alerts: Iterable[Alert], by: AbstractBaseUser, classification: str, comment: str
+) -> int:
+    """Resolve every alert not resolved yet with the same classification and comment. Returns how many."""
+    _check_classification(classification)
+    comment = _clean_comment(comment, required="Add a comment that says why the alert is resolved.")
+    with transaction.atomic():
+        pending = [a for a in _locked(alerts) if a.status != Alert.Status.RESOLVED]
+        if not pending:
+            return 0
+        now = timezone.now()
+        Alert.objects.filter(pk__in=[a.pk for a in pending]).update(
+            status=Alert.Status.RESOLVED,
+            classification=classification,
+            resolution_comment=comment,
+            resolved_at=now,
+            resolved_by=by,
+            modified_at=now,
+        )
+        label = Alert.Classification(classification).label
+        AlertEvent.objects.bulk_create(
+            [
+                _event(a, AlertEvent.Kind.RESOLVED, by, comment, classification=classification, label=label)
+                for a in pending
+            ]
+        )
+    return len(pending)
+
+
+def alerts_dismiss(*, alerts: Iterable[Alert], by: AbstractBaseUser, comment: str) -> int:
+    """Resolve the alerts as false positives (the queue's "Dismiss as false positive")."""
+    return alerts_resolve(
+        alerts=alerts, by=by, classification=Alert.Classification.FALSE_POSITIVE, comment=comment
+    )
+
+
+def alert_reopen(*, alert: Alert, by: AbstractBaseUser) -> Alert:
+    """Open a resolved alert again; its classification and resolution comment are cleared (the history
+    keeps them)."""
+    with transaction.atomic():
+        (current,) = _locked([alert])
+        if current.status != Alert.Status.RESOLVED:
+            raise ValidationError("Only a resolved alert can be reopened.")
+        _reopen(current, by, Alert.Status.OPEN)
+    alert.refresh_from_db()
+    return alert
+
+
+def _reopen(alert: Alert, by: AbstractBaseUser, status: str) -> None:
+    was = alert.get_classification_display()
+    alert.status = status
+    alert.classification = ""
+    alert.resolution_comment = ""
+    alert.resolved_at = None
+    alert.resolved_by = None
+    alert.save(
+        update_fields=[
+            "status",
+            "classification",
+            "resolution_comment",
+            "resolved_at",
+            "resolved_by",
+            "modified_at",
+        ]
+    )
+    message = f"Reopened (was resolved as {was.lower()})." if was else "Reopened."
+    _event(alert, AlertEvent.Kind.REOPENED, by, message, status=status).save()
+
+
+def alert_comment(*, alert: Alert, by: AbstractBaseUser, text: str) -> AlertEvent:
+    """Add a comment to the alert's history."""
+    text = _clean_comment(text, required="Write a comment first.")
+    with transaction.atomic():
+        Alert.objects.filter(pk=alert.pk).update(modified_at=timezone.now())
+        return AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.COMMENTED, actor=by, message=text)
+
+
+def alert_mark_read(*, alert: Alert, user: AbstractBaseUser) -> None:
+    """``user`` opened the alert: it no longer shows as unread in their queue. Not part of the history."""
+    alert.read_by.add(user)

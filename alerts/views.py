@@ -1,16 +1,34 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
+from alerts import services
+from alerts.evidence import evidence_view
+from alerts.forms import BulkForm, CommentForm, DismissForm, ResolveForm, StatusForm
 from alerts.models import Alert
-from alerts.selectors import alert_queue, open_alerts_by_severity
+from alerts.selectors import (
+    alert_activities,
+    alert_get,
+    alert_history,
+    alert_queue,
+    open_alerts_by_severity,
+    principal_summary,
+)
 from connectors.models import Connector
+from defender.roles import Perm, require_perm
 
 
 def alert_list(request):
     queryset = alert_queue(
+        user=request.user,
         status=request.GET.get("status", ""),
         severity=request.GET.get("severity", ""),
         policy_id=request.GET.get("policy", ""),
+        assigned=request.GET.get("assigned", ""),
         sort=request.GET.get("sort", "-created_at"),
     )
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
@@ -24,6 +42,7 @@ def alert_list(request):
             "default_sort": "-created_at",
             "by_severity": open_alerts_by_severity(),
             "statuses": Alert.Status.choices,
+            "classifications": Alert.Classification.choices,
             "any_alert": Alert.objects.exists(),
         },
     )
@@ -37,7 +56,159 @@ def dashboard(request):
         {
             "title": "Home",
             "by_severity": open_alerts_by_severity(),
-            "recent": alert_queue()[:8],
+            "recent": alert_queue(user=request.user)[:8],
             "connectors": Connector.objects.order_by("name"),
         },
     )
+
+
+def alert_detail(request, pk: int):
+    """The alert page: what was found and why, the activities behind it, who the principal is, and
+    the triage history. Opening it marks the alert read for the signed-in user."""
+    alert = alert_get(pk=pk)
+    services.alert_mark_read(alert=alert, user=request.user)
+    return render(
+        request,
+        "alerts/alert_detail.html",
+        {
+            "title": alert.title,
+            "alert": alert,
+            "evidence": evidence_view(alert.evidence),
+            "activities": alert_activities(alert=alert),
+            "principal": principal_summary(alert=alert),
+            "history": alert_history(alert=alert),
+            "classifications": Alert.Classification.choices,
+            "statuses": StatusForm.base_fields["status"].choices,
+        },
+    )
+
+
+def _back(request, alert: Alert):
+    return redirect("alerts:detail", alert.pk)
+
+
+def _errors(request, form) -> None:
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, error)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def alert_assign_me(request, pk: int):
+    alert = alert_get(pk=pk)
+    services.alert_assign(alert=alert, assignee=request.user, by=request.user)
+    messages.success(request, "The alert is assigned to you.")
+    return _back(request, alert)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def alert_status(request, pk: int):
+    alert = alert_get(pk=pk)
+    form = StatusForm(request.POST)
+    if form.is_valid():
+        services.alert_set_status(alert=alert, status=form.cleaned_data["status"], by=request.user)
+        messages.success(request, f"Status set to {alert.get_status_display().lower()}.")
+    else:
+        _errors(request, form)
+    return _back(request, alert)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def alert_resolve(request, pk: int):
+    alert = alert_get(pk=pk)
+    form = ResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.alert_resolve(alert=alert, by=request.user, **form.cleaned_data)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, f"Resolved as {alert.get_classification_display().lower()}.")
+    else:
+        _errors(request, form)
+    return _back(request, alert)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def alert_reopen(request, pk: int):
+    alert = alert_get(pk=pk)
+    try:
+        services.alert_reopen(alert=alert, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, "The alert is open again.")
+    return _back(request, alert)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def alert_comment(request, pk: int):
+    alert = alert_get(pk=pk)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        services.alert_comment(alert=alert, by=request.user, text=form.cleaned_data["text"])
+        messages.success(request, "Comment added.")
+    else:
+        _errors(request, form)
+    return redirect(reverse("alerts:detail", args=[alert.pk]) + "#history")
+
+
+def _queue(request):
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect("alerts:list")
+
+
+def _plural(count: int) -> str:
+    return f"{count} alert" if count == 1 else f"{count} alerts"
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def bulk_assign(request):
+    form = BulkForm(request.POST)
+    if form.is_valid():
+        count = services.alerts_assign(
+            alerts=form.cleaned_data["alerts"], assignee=request.user, by=request.user
+        )
+        messages.success(request, f"Assigned {_plural(count)} to you.")
+    else:
+        _errors(request, form)
+    return _queue(request)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def bulk_resolve(request):
+    form, details = BulkForm(request.POST), ResolveForm(request.POST)
+    if form.is_valid() and details.is_valid():
+        count = services.alerts_resolve(
+            alerts=form.cleaned_data["alerts"], by=request.user, **details.cleaned_data
+        )
+        label = Alert.Classification(details.cleaned_data["classification"]).label.lower()
+        messages.success(request, f"Resolved {_plural(count)} as {label}.")
+    else:
+        _errors(request, form)
+        _errors(request, details)
+    return _queue(request)
+
+
+@require_POST
+@require_perm(Perm.OPERATE)
+def bulk_dismiss(request):
+    form, details = BulkForm(request.POST), DismissForm(request.POST)
+    if form.is_valid() and details.is_valid():
+        count = services.alerts_dismiss(
+            alerts=form.cleaned_data["alerts"], by=request.user, comment=details.cleaned_data["comment"]
+        )
+        messages.success(request, f"Dismissed {_plural(count)} as false positive.")
+    else:
+        _errors(request, form)
+        _errors(request, details)
+    return _queue(request)

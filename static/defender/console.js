@@ -159,4 +159,78 @@
       });
     }
   });
+  // Alert page and queue: <dialog>s opened by data-dialog-open="id", closed by data-dialog-close.
+  document.addEventListener("click", function (event) {
+    const opener = event.target.closest("[data-dialog-open]");
+    if (opener) {
+      const target = document.getElementById(opener.dataset.dialogOpen);
+      if (target) target.showModal();
+    }
+    const closer = event.target.closest("[data-dialog-close]");
+    if (closer) closer.closest("dialog").close();
+  });
+
+  // Alerts queue: bulk selection. Forms marked data-bulk post the checked rows' ids as "alerts".
+  function bulkChecked() {
+    return Array.prototype.slice.call(document.querySelectorAll("[data-bulk-select]:checked"));
+  }
+  function bulkRefresh() {
+    const checked = bulkChecked();
+    const all = document.querySelectorAll("[data-bulk-select]");
+    document.querySelectorAll("[data-bulk-command]").forEach(function (command) { command.disabled = !checked.length; });
+    document.querySelectorAll("[data-bulk-select]").forEach(function (box) {
+      box.closest("tr").classList.toggle("selected", box.checked);
+    });
+    const label = checked.length === 1 ? "1 alert" : checked.length + " alerts";
+    document.querySelectorAll("[data-bulk-count]").forEach(function (count) {
+      count.textContent = checked.length ? label + " selected" : "";
+    });
+    document.querySelectorAll("[data-bulk-count-text]").forEach(function (count) { count.textContent = label; });
+    const selectAll = document.querySelector("[data-bulk-all]");
+    if (selectAll) {
+      selectAll.checked = checked.length > 0 && checked.length === all.length;
+      selectAll.indeterminate = checked.length > 0 && checked.length < all.length;
+    }
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-bulk-all]")) {
+      document.querySelectorAll("[data-bulk-select]").forEach(function (box) { box.checked = event.target.checked; });
+    }
+    if (event.target.matches("[data-bulk-all], [data-bulk-select]")) bulkRefresh();
+  });
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (!form.matches || !form.matches("[data-bulk]")) return;
+    form.querySelectorAll("input[data-bulk-id]").forEach(function (input) { input.remove(); });
+    bulkChecked().forEach(function (box) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "alerts";
+      input.value = box.value;
+      input.dataset.bulkId = "1";
+      form.appendChild(input);
+    });
+  });
+  if (document.querySelector("[data-bulk-select]")) bulkRefresh();
+
+  // Alerts queue: j / k move the focused row, Enter opens it (outside text fields).
+  document.addEventListener("keydown", function (event) {
+    const table = document.querySelector("[data-row-nav]");
+    if (!table || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("input, textarea, select, dialog, [contenteditable]")) return;
+    const rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr[data-href]"));
+    if (!rows.length) return;
+    const current = rows.indexOf(document.activeElement.closest ? document.activeElement.closest("tr") : null);
+    if (event.key === "j" || event.key === "k") {
+      event.preventDefault();
+      let next = event.key === "j" ? current + 1 : current - 1;
+      if (current === -1) next = 0;
+      next = Math.max(0, Math.min(rows.length - 1, next));
+      rows.forEach(function (row) { row.classList.remove("focused"); });
+      rows[next].classList.add("focused");
+      rows[next].focus();
+    } else if (event.key === "Enter" && current !== -1 && event.target === rows[current]) {
+      window.location.href = rows[current].dataset.href;
+    }
+  });
 })();

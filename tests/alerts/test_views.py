@@ -33,7 +33,8 @@ def alerts(db):
 
 
 def titles(response) -> set[str]:
-    return {a.title for a in Alert.objects.all() if a.title.encode() + b"</td>" in response.content}
+    """Alerts listed as rows: each row's title links to the alert page."""
+    return {a.title for a in Alert.objects.all() if f">{a.title}</a>".encode() in response.content}
 
 
 @pytest.mark.parametrize("role", ["admin", "operator", "reader"])
