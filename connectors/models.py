@@ -295,3 +295,39 @@ class IamUser(models.Model):
     @property
     def active_keys(self) -> int:
         return sum(1 for key in self.access_keys if key.get("status") == "Active")
+
+
+class DirectoryUser(Audited):
+    """A person in the identity provider: the built-in directory, or one synchronized from Entra ID."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        TERMINATED = "terminated", "Terminated"
+
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", "Built-in directory"
+        ENTRA_ID = "entra_id", "Microsoft Entra ID"
+
+    email = models.EmailField(unique=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.BUILTIN)
+    external_id = models.CharField(max_length=128, blank=True, help_text="The user's ID in Entra ID.")
+
+    class Meta:
+        ordering = ["display_name", "email"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.email
+
+
+class PrincipalMapping(Audited):
+    """An explicit link from an AWS principal to a directory user, for principals whose session name,
+    IAM `email` tag or user name does not say who they are."""
+
+    principal = models.CharField(max_length=512, unique=True)
+    directory_user = models.ForeignKey(DirectoryUser, on_delete=models.CASCADE, related_name="mappings")
+
+    def __str__(self) -> str:
+        return f"{self.principal} -> {self.directory_user}"

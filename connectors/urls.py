@@ -1,6 +1,6 @@
 from django.urls import path
 
-from connectors import activity_views, views, wizard
+from connectors import activity_views, directory_views, views, wizard
 from defender.views import EmptyStatePage
 
 app_name = "connectors"
@@ -39,16 +39,13 @@ urlpatterns = [
     path("settings/connected-apps/<int:pk>/enabled/", views.connector_set_enabled, name="set_enabled"),
     path("settings/connected-apps/<int:pk>/sync/", views.connector_sync, name="sync"),
     path("settings/connected-apps/<int:pk>/delete/", views.connector_delete, name="delete"),
+    path("settings/identity-provider/", directory_views.identity_provider, name="identity_provider"),
+    path("settings/identity-provider/users/", directory_views.directory_user_add, name="directory_user_add"),
+    path("settings/identity-provider/import/", directory_views.directory_import, name="directory_import"),
     path(
-        "settings/identity-provider/",
-        EmptyStatePage.as_view(
-            title="Identity provider",
-            section="Settings",
-            icon="person_key",
-            empty_title="No identity provider configured",
-            empty_text="Connect Microsoft Entra ID or use the built-in directory so that AWS principals "
-            "map to people: terminated users are detected and user governance acts on the right account.",
-        ),
-        name="identity_provider",
+        "settings/identity-provider/users/<int:pk>/status/",
+        directory_views.directory_user_status,
+        name="directory_user_status",
     ),
+    path("settings/identity-provider/mappings/", directory_views.mapping_add, name="mapping_add"),
 ]
