@@ -57,7 +57,7 @@ class Command(BaseCommand):
         except RuntimeError as error:
             raise CommandError(str(error)) from error
         settings.AWS_ENDPOINT_URL = endpoint
-        self._load_ip_intelligence(out_dir)
+        self._load_reference_data(out_dir)
         self._connect_demo_account(out_dir)
         supervisor.start("web", [python, "manage.py", "runserver", bind, "--noreload"])
         supervisor.start(
@@ -94,7 +94,8 @@ class Command(BaseCommand):
             raise CommandError(f"The emulator wrote no access-key CSV for {user} in {out_dir}.")
         return matches[0]
 
-    def _load_ip_intelligence(self, out_dir: Path) -> None:
+    def _load_reference_data(self, out_dir: Path) -> None:
+        """The scenario's IP ranges, threat feeds and directory, as an administrator would load them."""
         files = out_dir / "files"
         call_command("aws_scenario", "demo", "--out", str(files), verbosity=0)
         call_command("load_ip_ranges", str(files / "ip_ranges.json"), verbosity=0)
