@@ -11,7 +11,7 @@ from alerts.models import Alert
 from alerts.tasks import detect_activities_task
 from connectors.ingestion.store import DETECT_TASK
 from connectors.models import Connector
-from policies.engine.detectors.registry import Detector, register_detector, unregister_detector
+from policies.engine.detectors.registry import Detector, get_detector, register_detector, unregister_detector
 from policies.models import DetectorState, Policy
 from policies.services import policies_install_builtin, policy_save
 from tests.policies.activities import T0, arrived, call, console_login, minutes, store
@@ -211,6 +211,9 @@ def _region_row():
 
 @pytest.fixture
 def launch_detector():
+    real = get_detector("anomaly_mass_vm_creation")  # the real detector steps aside for the test's
+    unregister_detector("anomaly_mass_vm_creation")
+
     @register_detector
     class Launches(Detector):
         key = "anomaly_mass_vm_creation"
@@ -228,6 +231,8 @@ def launch_detector():
 
     yield Launches
     unregister_detector(Launches.key)
+    if real is not None:
+        register_detector(real)
 
 
 def test_registered_detectors_keep_their_state_and_suppress_into_one_open_alert(

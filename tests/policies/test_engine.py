@@ -173,6 +173,9 @@ def test_policies_are_indexed_by_event_and_compiled_once():
 
 @pytest.fixture
 def vm_creation_detector():
+    real = get_detector("anomaly_mass_vm_creation")  # the real detector steps aside for the test's
+    unregister_detector("anomaly_mass_vm_creation")
+
     @register_detector
     class Launches(Detector):
         key = "anomaly_mass_vm_creation"
@@ -187,12 +190,14 @@ def vm_creation_detector():
 
     yield Launches
     unregister_detector(Launches.key)
+    if real is not None:
+        register_detector(real)
 
 
 def test_anomaly_policies_without_a_detector_and_file_policies_are_skipped():
     batch = [activity(call("RunInstances", "ec2.amazonaws.com"))]
-    specs = [get_template("anomaly_mass_vm_creation").spec(), get_template("file_s3_bucket_public").spec()]
-    assert get_detector("anomaly_mass_vm_creation") is None
+    specs = [get_template("anomaly_terminated_user").spec(), get_template("file_s3_bucket_public").spec()]
+    assert get_detector("anomaly_terminated_user") is None
     assert evaluate_batch(specs, batch) == []
 
 

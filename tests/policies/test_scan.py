@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from policies.engine.detectors.registry import Detector, register_detector, unregister_detector
+from policies.engine.detectors.registry import Detector, get_detector, register_detector, unregister_detector
 from tests.policies.activities import RISKY_IP, T0, call, console_login, minutes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,6 +127,9 @@ def test_risky_addresses_are_unknown_to_a_scan(tmp_path):
 
 @pytest.fixture
 def failed_login_detector():
+    real = get_detector("anomaly_multiple_failed_logins")  # steps aside for the test's detector
+    unregister_detector("anomaly_multiple_failed_logins")
+
     @register_detector
     class Bursts(Detector):
         key = "anomaly_multiple_failed_logins"
@@ -141,6 +144,8 @@ def failed_login_detector():
 
     yield Bursts
     unregister_detector(Bursts.key)
+    if real is not None:
+        register_detector(real)
 
 
 def test_runs_registered_anomaly_detectors(tmp_path, failed_login_detector):
