@@ -1,7 +1,8 @@
 """The built-in directory (Settings > Identity provider) and how AWS principals map to people.
 
-A principal maps to a directory user by, in order: an explicit mapping; an email as the session name
-(SSO and SAML sessions are named by the person's email); the IAM user's `email` tag.
+A principal maps to a directory user by, in order: an explicit mapping; the IAM user's `email` tag;
+an email as the session name (SSO and SAML sessions are named by the person's email); an IAM user
+name equal to the local part of exactly one email.
 """
 
 from __future__ import annotations
@@ -42,9 +43,17 @@ def _parse_time(text: str) -> datetime | None:
     return parsed if parsed.tzinfo else make_aware(parsed)
 
 
-def directory_import_csv(*, data: bytes, by=None) -> ImportResult:
-    """Create or update users from a CSV with the columns email, display name, status, terminated at.
-    Bad rows are reported by line number and skipped; good rows are saved."""
+@dataclass
+class DirectoryRow:
+    email: str
+    display_name: str
+    status: str
+    terminated_at: datetime | None
+
+
+def parse_directory_csv(data: bytes) -> tuple[list[DirectoryRow], list[str]]:
+    """Rows of a CSV with the columns email, display name, status, terminated at, and the problems of
+    the bad ones by line number (pure: the importer and scan_cloudtrail both use it)."""
     if len(data) > MAX_CSV_BYTES:
         raise ValidationError(f"The file is {len(data):,} bytes; the limit is {MAX_CSV_BYTES:,}.")
     try:
@@ -55,38 +64,49 @@ def directory_import_csv(*, data: bytes, by=None) -> ImportResult:
     header = [cell.strip().lower().replace("_", " ") for cell in next(reader, [])]
     if "email" not in header:
         raise ValidationError(f"The first row must name the columns: {', '.join(COLUMNS)}.")
-    result = ImportResult()
+    rows: list[DirectoryRow] = []
+    errors: list[str] = []
+    for line, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        values = dict(zip(header, [cell.strip() for cell in cells], strict=False))
+        try:
+            email = values.get("email", "").lower()
+            validate_email(email)
+            status = (values.get("status") or "active").lower()
+            if status not in DirectoryUser.Status.values:
+                raise ValueError(f"status '{status}' is not active or terminated")
+            terminated_at = _parse_time(values.get("terminated at", ""))
+        except (ValueError, ValidationError) as error:
+            message = error.messages[0] if isinstance(error, ValidationError) else str(error)
+            errors.append(f"Line {line}: {message}")
+            continue
+        rows.append(
+            DirectoryRow(
+                email,
+                values.get("display name", "")[:200],
+                status,
+                terminated_at if status == DirectoryUser.Status.TERMINATED else None,
+            )
+        )
+    return rows, errors
+
+
+def directory_import_csv(*, data: bytes, by=None) -> ImportResult:
+    """Create or update users from the CSV; bad rows are reported by line number and skipped."""
+    rows, errors = parse_directory_csv(data)
+    result = ImportResult(errors=errors)
     with transaction.atomic():
-        for line, row in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in row):
-                continue
-            values = dict(zip(header, [cell.strip() for cell in row], strict=False))
-            try:
-                email = values.get("email", "").lower()
-                validate_email(email)
-                status = (values.get("status") or "active").lower()
-                if status not in DirectoryUser.Status.values:
-                    raise ValueError(f"status '{status}' is not active or terminated")
-                terminated_at = _parse_time(values.get("terminated at", ""))
-            except (ValueError, ValidationError) as error:
-                message = error.messages[0] if isinstance(error, ValidationError) else str(error)
-                result.errors.append(f"Line {line}: {message}")
-                continue
+        for row in rows:
+            fields = {
+                "display_name": row.display_name,
+                "status": row.status,
+                "terminated_at": row.terminated_at,
+            }
             _, created = DirectoryUser.objects.update_or_create(
-                email=email,
-                defaults={
-                    "display_name": values.get("display name", "")[:200],
-                    "status": status,
-                    "terminated_at": terminated_at if status == DirectoryUser.Status.TERMINATED else None,
-                    "modified_by": by,
-                },
-                create_defaults={
-                    "display_name": values.get("display name", "")[:200],
-                    "status": status,
-                    "terminated_at": terminated_at if status == DirectoryUser.Status.TERMINATED else None,
-                    "created_by": by,
-                    "modified_by": by,
-                },
+                email=row.email,
+                defaults={**fields, "modified_by": by},
+                create_defaults={**fields, "created_by": by, "modified_by": by},
             )
             if created:
                 result.created += 1
@@ -124,6 +144,13 @@ class DirectoryEntry:
     terminated_at: datetime | None
 
 
+def snapshot_of(rows: list[DirectoryRow]) -> dict[str, DirectoryEntry]:
+    """A snapshot from parsed rows alone (scan_cloudtrail: no database)."""
+    return _with_local_parts(
+        {row.email: DirectoryEntry(row.email, row.display_name, row.terminated_at) for row in rows}
+    )
+
+
 def directory_snapshot() -> dict[str, DirectoryEntry]:
     """Everything detection needs to name a principal's owner, keyed by principal key and by email
     (lower case), in three queries; detectors look principals up without touching the database."""
@@ -131,6 +158,7 @@ def directory_snapshot() -> dict[str, DirectoryEntry]:
     users = {u.pk: u for u in DirectoryUser.objects.all()}
     for user in users.values():
         entries[user.email.lower()] = DirectoryEntry(user.email, user.display_name, user.terminated_at)
+    _with_local_parts(entries)
     for arn, email in IamUser.objects.exclude(email="").values_list("arn", "email"):
         if email.lower() in entries:
             entries[arn] = entries[email.lower()]
@@ -143,9 +171,24 @@ def directory_snapshot() -> dict[str, DirectoryEntry]:
 def owner_of(
     principal: str, principal_name: str, snapshot: dict[str, DirectoryEntry]
 ) -> DirectoryEntry | None:
-    """The directory user behind an AWS principal, if any (explicit mapping, email session, IAM tag)."""
+    """The directory user behind an AWS principal, if any: an explicit mapping or the IAM user's email
+    tag (both keyed by principal), an email as session name, or else an IAM user name equal to the
+    local part of exactly one email (the common `first.last` naming)."""
     if principal in snapshot:
         return snapshot[principal]
-    if "@" in principal_name:
-        return snapshot.get(principal_name.lower())
-    return None
+    name = principal_name.lower()
+    if "@" in name:
+        return snapshot.get(name)
+    if not name or not principal.startswith("arn:aws:iam::"):
+        return None
+    return snapshot.get(f"local:{name}")
+
+
+def _with_local_parts(entries: dict[str, DirectoryEntry]) -> dict[str, DirectoryEntry]:
+    """Index each email's local part too, where exactly one person has it."""
+    by_local: dict[str, list[DirectoryEntry]] = {}
+    for key, entry in entries.items():
+        if "@" in key:
+            by_local.setdefault(key.split("@", 1)[0], []).append(entry)
+    entries.update({f"local:{local}": found[0] for local, found in by_local.items() if len(found) == 1})
+    return entries

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import F, Q
 
+from connectors.directory import directory_snapshot
 from connectors.models import Activity
 from policies.engine import Finding, PolicySpec, compile_policy, evaluate_batch
 from policies.engine.detectors.registry import get_detector
@@ -118,17 +119,20 @@ def detect(*, activity_ids: Collection[int]) -> list[Finding]:
     compiled = [compile_policy(spec_of(p)) for p in policies]
     activity_policies = [c for c in compiled if c.spec.type == Policy.Type.ACTIVITY]
     findings = evaluate_batch(activity_policies, activities, history=DbHistory())
+    context = {"directory": directory_snapshot()}
     for policy, compiled_policy in zip(policies, compiled, strict=True):
         if compiled_policy.spec.type == Policy.Type.ANOMALY:
-            findings.extend(_run_detector(policy, compiled_policy, activities))
+            findings.extend(_run_detector(policy, compiled_policy, activities, context))
     findings.sort(key=lambda f: (f.first_seen, f.policy_key, f.key))
     return findings
 
 
-def _run_detector(policy: Policy, compiled: CompiledPolicy, activities: list[dict]) -> list[Finding]:
+def _run_detector(
+    policy: Policy, compiled: CompiledPolicy, activities: list[dict], context: dict
+) -> list[Finding]:
     with transaction.atomic():
         row, _ = DetectorState.objects.select_for_update().get_or_create(policy=policy)
         states = {compiled.spec.key: row.state}
-        found = evaluate_batch([compiled], activities, states=states)
+        found = evaluate_batch([compiled], activities, states=states, context=context)
         DetectorState.objects.filter(pk=row.pk).update(state=states[compiled.spec.key])
     return found

@@ -61,8 +61,10 @@ def scan_files(
     *,
     policy_keys: Sequence[str] | None = None,
     classifier: IpClassifier | None = None,
+    directory: dict | None = None,
 ) -> ScanResult:
-    """``classifier``: IP ranges and threat feeds from files (never the database); none by default."""
+    """``classifier``: IP ranges and threat feeds from files (never the database); none by default.
+    ``directory``: the identity provider's people from a file (``connectors.directory.snapshot_of``)."""
     specs = scan_policies(policy_keys)
     classifier = classifier or IpClassifier.build([], [])
     result = ScanResult()
@@ -91,7 +93,13 @@ def scan_files(
             activities.append(enrich(fields, classifier))
     activities.sort(key=lambda a: (a["event_time"], a["event_id"]))
     result.activities = len(activities)
-    result.findings = evaluate_batch(specs, activities, history=MemoryHistory(activities), states={})
+    result.findings = evaluate_batch(
+        specs,
+        activities,
+        history=MemoryHistory(activities),
+        states={},
+        context={"directory": directory or {}},
+    )
     return result
 
 

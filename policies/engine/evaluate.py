@@ -125,6 +125,7 @@ def evaluate_batch(
     history: HistoryProvider | None = None,
     states: MutableMapping[str, dict] | None = None,
     groups_of: GroupsOf | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Findings of ``policies`` (specs are compiled here; pass ``CompiledPolicy``s to compile once)
     over one batch of ``activities`` (mappings, or objects ``as_activity`` reads), sorted by first
@@ -156,7 +157,7 @@ def evaluate_batch(
         if not selected:
             continue
         state = states.setdefault(policy.spec.key, {}) if states is not None else {}
-        found = detector(policy.spec).observe(selected, state)
+        found = detector(policy.spec, context).observe(selected, state)
         if policy.spec.active_since is not None:
             fresh = {activity_ref(a) for a in selected if policy.matches(a)}
             found = [f for f in found if _any_fresh(f, fresh)]

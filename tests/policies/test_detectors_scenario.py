@@ -33,6 +33,8 @@ def scan(kind: str, out: Path) -> tuple[dict, list[dict]]:
         f"tor_exit_nodes={out / 'threat_feed_tor.txt'}",
         "--threat-feed",
         f"botnet={out / 'threat_feed_botnet.txt'}",
+        "--directory",
+        str(out / "directory.csv"),
         stdout=stdout,
         stderr=StringIO(),
     )
@@ -67,6 +69,7 @@ def test_every_expected_anomaly_fires_with_the_episodes_principal(demo):
         "anomaly_impossible_travel",
         "anomaly_infrequent_country",
         "anomaly_unusual_region",
+        "anomaly_terminated_user",
     }
 
 

@@ -196,8 +196,11 @@ def vm_creation_detector():
 
 def test_anomaly_policies_without_a_detector_and_file_policies_are_skipped():
     batch = [activity(call("RunInstances", "ec2.amazonaws.com"))]
-    specs = [get_template("anomaly_terminated_user").spec(), get_template("file_s3_bucket_public").spec()]
-    assert get_detector("anomaly_terminated_user") is None
+    unregistered = dataclasses.replace(
+        get_template("anomaly_terminated_user").spec(), key="anomaly_future", template_key="anomaly_future"
+    )
+    specs = [unregistered, get_template("file_s3_bucket_public").spec()]
+    assert get_detector("anomaly_future") is None
     assert evaluate_batch(specs, batch) == []
 
 

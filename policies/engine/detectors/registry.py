@@ -15,7 +15,9 @@ policy's template key (``anomaly_impossible_travel``...). Detectors live in modu
 
 The contract:
 
-- ``Detector(policy)`` is made per policy and per run; ``self.policy`` is the ``PolicySpec`` (name,
+- ``Detector(policy, context)`` is made per policy and per run; ``context`` carries reference data the
+  caller looked up once (``{"directory": ...}``: the identity provider's people, see
+  ``connectors.directory``); ``self.policy`` is the ``PolicySpec`` (name,
   severity, scope already applied, ``settings`` such as ``{"sensitivity": "medium"}``).
 - ``observe(activities, state)`` receives the activities of one batch that are in the policy's scope
   and pass its filters, as mappings (``policies.engine.fields``), sorted by event time, and ``state``:
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from policies.engine.fields import ActivityLike, activity_ref, ip_or_source
@@ -53,8 +55,10 @@ class Detector:
     label: ClassVar[str] = ""
     default_settings: ClassVar[dict[str, Any]] = {"sensitivity": "medium"}
 
-    def __init__(self, policy: PolicySpec):
+    def __init__(self, policy: PolicySpec, context: Mapping[str, Any] | None = None):
         self.policy = policy
+        # Reference data the caller looked up once for the run, e.g. {"directory": ...} (no ORM here).
+        self.context: Mapping[str, Any] = context or {}
         self.settings: dict[str, Any] = {**self.default_settings, **dict(policy.settings or {})}
 
     @property

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from connectors.directory import parse_directory_csv, snapshot_of
 from defender.ipintel.classify import FeedSpec, IpClassifier, RangeSpec
 from defender.ipintel.networks import parse_feed
 from defender.ipintel.tags import KIND_TAGS
@@ -45,11 +47,20 @@ class Command(BaseCommand):
             metavar="KIND=FILE",
             help="A threat feed file (one IP or network per line), e.g. tor_exit_nodes=tor.txt; repeatable.",
         )
+        parser.add_argument(
+            "--directory",
+            metavar="FILE.csv",
+            help="The identity provider's people (email, display name, status, terminated at), for the "
+            "terminated-user detector.",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
             classifier = _classifier(options["ip_ranges"], options["threat_feed"])
-            result = scan_files(options["files"], policy_keys=options["policies"], classifier=classifier)
+            directory = _directory(options["directory"])
+            result = scan_files(
+                options["files"], policy_keys=options["policies"], classifier=classifier, directory=directory
+            )
         except ValueError as error:
             raise CommandError(str(error)) from None
         for problem in result.problems:
@@ -111,3 +122,16 @@ def _classifier(ranges_path: str | None, feeds: list[str]) -> IpClassifier:
             raise ValueError(f"--threat-feed {item}: {error}") from error
         specs.append(FeedSpec(name=Path(path).name, kind=kind, tag=KIND_TAGS[kind], networks=networks))
     return IpClassifier.build(ranges, specs)
+
+
+def _directory(path: str | None) -> dict:
+    if not path:
+        return {}
+    try:
+        rows, errors = parse_directory_csv(Path(path).read_bytes())
+    except (OSError, ValidationError) as error:
+        message = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        raise ValueError(f"--directory {path}: {message}") from error
+    if errors:
+        raise ValueError(f"--directory {path}: {'; '.join(errors[:5])}")
+    return snapshot_of(rows)
