@@ -95,6 +95,7 @@ class AlertEvent(models.Model):
         COMMENTED = "commented", "Commented"
         RESOLVED = "resolved", "Resolved"
         REOPENED = "reopened", "Reopened"
+        NOTIFIED = "notified", "Notified"
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

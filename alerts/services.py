@@ -134,6 +134,13 @@ def _raise_one(
             AlertEvent.objects.create(
                 alert=alert, kind=AlertEvent.Kind.CREATED, message=f"Raised by the policy {policy.name}."
             )
+            if policy.email_recipients or policy.webhook_url:
+                from alerts.tasks import notify_email_task, notify_webhook_task
+
+                if policy.email_recipients:
+                    notify_email_task.delay_on_commit(alert.pk)
+                if policy.webhook_url:
+                    notify_webhook_task.delay_on_commit(alert.pk)
     except IntegrityError:  # raised meanwhile by a worker that did not wait for the policy lock
         return Alert.objects.filter(dedup_key=key).first()
     known[key] = alert

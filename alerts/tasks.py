@@ -5,7 +5,8 @@ alerts; this task turns its findings into alerts."""
 from celery import shared_task
 from django.db import OperationalError
 
-from alerts import services
+from alerts import notifications, services
+from alerts.models import Alert
 
 
 @shared_task(
@@ -18,3 +19,26 @@ from alerts import services
 )
 def detect_activities_task(activity_ids: list[int]) -> None:
     services.detect_activities(activity_ids=activity_ids)
+
+
+@shared_task(
+    name="alerts.notify_email", acks_late=True, autoretry_for=(OSError,), retry_backoff=10, max_retries=6
+)
+def notify_email_task(alert_id: int) -> None:
+    alert = Alert.objects.select_related("policy").filter(pk=alert_id).first()
+    if alert is not None:
+        notifications.notify_email(alert)
+
+
+@shared_task(
+    name="alerts.notify_webhook",
+    acks_late=True,
+    autoretry_for=(notifications.WebhookFailed,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def notify_webhook_task(alert_id: int) -> None:
+    alert = Alert.objects.select_related("policy").filter(pk=alert_id).first()
+    if alert is not None:
+        notifications.notify_webhook(alert)

@@ -144,6 +144,10 @@ WHITENOISE_USE_FINDERS = DEBUG
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Defender for AWS <defender@localhost>")
+# The portal's address as people reach it, for links in notifications.
+PORTAL_URL = env.str("PORTAL_URL", default="http://127.0.0.1:8000")
+# Key of the HMAC-SHA256 signature on webhook notifications (X-Defender-Signature); default SECRET_KEY.
+WEBHOOK_SIGNING_KEY = env.str("WEBHOOK_SIGNING_KEY", default="")
 
 # AWS. AWS_ENDPOINT_URL points boto3 at a local emulator (tests, demo); it also reveals the
 # per-connector endpoint field in the wizard, which AWS_ADVANCED_MODE can reveal on its own.
