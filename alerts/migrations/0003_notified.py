@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0002_alert_assigned_to_alert_classification_alert_read_by_and_more'),
+        ("alerts", "0002_alert_assigned_to_alert_classification_alert_read_by_and_more"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alertevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Created'), ('status_changed', 'Status changed'), ('assigned', 'Assigned'), ('commented', 'Commented'), ('resolved', 'Resolved'), ('reopened', 'Reopened'), ('notified', 'Notified')], max_length=16),
+            model_name="alertevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("status_changed", "Status changed"),
+                    ("assigned", "Assigned"),
+                    ("commented", "Commented"),
+                    ("resolved", "Resolved"),
+                    ("reopened", "Reopened"),
+                    ("notified", "Notified"),
+                ],
+                max_length=16,
+            ),
         ),
     ]
