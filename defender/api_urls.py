@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from alerts.api import AlertViewSet
 from connectors.api import ActivityViewSet, ConnectorViewSet
 from defender.ipintel.api import IpRangeViewSet
 from policies.api import PolicyViewSet
@@ -11,5 +12,6 @@ router.register("connectors", ConnectorViewSet, basename="connector")
 router.register("activities", ActivityViewSet, basename="activity")
 router.register("ipranges", IpRangeViewSet, basename="iprange")
 router.register("policies", PolicyViewSet, basename="policy")
+router.register("alerts", AlertViewSet, basename="alert")
 
 urlpatterns = router.urls
