@@ -25,7 +25,10 @@ class Alert(models.Model):
     policy = models.ForeignKey(
         Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )
-    type = models.CharField(max_length=16, choices=Policy.Type.choices, default=Policy.Type.ACTIVITY)
+    # A policy's type, or "system" for the portal's own alerts (a connected account in error).
+    type = models.CharField(
+        max_length=16, choices=[*Policy.Type.choices, ("system", "System")], default=Policy.Type.ACTIVITY
+    )
     connector = models.ForeignKey(
         Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )

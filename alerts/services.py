@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent
+from connectors.models import ConnectorEvent
 from policies import detection
 from policies.engine import Finding
 from policies.models import Policy
@@ -361,3 +362,28 @@ def alert_comment(*, alert: Alert, by: AbstractBaseUser, text: str) -> AlertEven
 def alert_mark_read(*, alert: Alert, user: AbstractBaseUser) -> None:
     """``user`` opened the alert: it no longer shows as unread in their queue. Not part of the history."""
     alert.read_by.add(user)
+
+
+def alert_raise_for_connector_error(*, connector_event_id: int) -> Alert | None:
+    """A system alert for a connected account that turned to `error` (once per such change)."""
+    event = ConnectorEvent.objects.select_related("connector").filter(pk=connector_event_id).first()
+    if event is None:
+        return None
+    connector = event.connector
+    alert, created = Alert.objects.get_or_create(
+        dedup_key=f"connector-error:{event.pk}",
+        defaults={
+            "title": f"{connector.name}: the connection to AWS failed",
+            "description": f"{event.message} Activity of this account is not being read until this is fixed "
+            "in AWS or in Settings > Connected apps.",
+            "severity": "high",
+            "type": "system",
+            "connector": connector,
+            "evidence": {"explanation": event.message, "account_id": connector.account_id},
+            "first_activity_at": event.created_at,
+            "last_activity_at": event.created_at,
+        },
+    )
+    if created:
+        AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.CREATED, message="Raised by the portal.")
+    return alert

@@ -42,3 +42,8 @@ def notify_webhook_task(alert_id: int) -> None:
     alert = Alert.objects.select_related("policy").filter(pk=alert_id).first()
     if alert is not None:
         notifications.notify_webhook(alert)
+
+
+@shared_task(name="alerts.connector_error", acks_late=True)
+def connector_error_task(connector_id: int, connector_event_id: int) -> None:
+    services.alert_raise_for_connector_error(connector_event_id=connector_event_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from celery import current_app
 from django.db import transaction
 from django.utils import timezone
 
@@ -167,10 +168,22 @@ def connector_health_check(*, connector_id: int) -> Connector | None:
         connector.save()
         if connector.status != previous:
             if connector.status == Connector.Status.ERROR:
-                _record(connector, f"Health check failed: {report.summary()}", ConnectorEvent.Level.ERROR)
+                _went_to_error(connector, f"Health check failed: {report.summary()}")
             else:
                 _record(connector, "Health check passed: connection restored.")
     return connector
+
+
+SYSTEM_ALERT_TASK = "alerts.connector_error"
+
+
+def _went_to_error(connector: Connector, reason: str) -> None:
+    """Record the change to `error` and raise a system alert about it (by task name: connectors does
+    not import the alerts app)."""
+    event = ConnectorEvent.objects.create(
+        connector=connector, message=reason, level=ConnectorEvent.Level.ERROR
+    )
+    transaction.on_commit(lambda: current_app.send_task(SYSTEM_ALERT_TASK, args=[connector.pk, event.pk]))
 
 
 def connector_mark_error(*, connector_id: int, reason: str) -> None:
@@ -183,7 +196,7 @@ def connector_mark_error(*, connector_id: int, reason: str) -> None:
         connector.status, connector.status_reason = Connector.Status.ERROR, reason
         connector.save(update_fields=["status", "status_reason", "modified_at"])
         if changed:
-            _record(connector, reason, ConnectorEvent.Level.ERROR)
+            _went_to_error(connector, reason)
 
 
 def connector_sync(*, connector: Connector) -> None:

@@ -72,3 +72,28 @@ def test_secret_never_appears_in_repr(aws, connector_user):
     credentials = AwsCredentials(**{"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "s3cr3t"})
     assert "s3cr3t" not in repr(credentials)
     assert "s3cr3t" not in str(credentials)
+
+
+def test_turning_to_error_raises_one_system_alert(
+    aws, connector_user, admin, django_capture_on_commit_callbacks
+):
+    from alerts.models import Alert
+    from alerts.services import alert_raise_for_connector_error
+    from tests.aws_fixtures import aws_client
+
+    with django_capture_on_commit_callbacks():
+        connector = services.connector_save(config=settings_for(connector_user), by=admin)
+    aws_client("iam", aws.endpoint_url).delete_access_key(
+        UserName=connector_user.name, AccessKeyId=connector_user.credentials.access_key_id
+    )
+    aws.enable_auth()
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.connector_health_check(connector_id=connector.pk)
+        services.connector_health_check(connector_id=connector.pk)
+    assert len(callbacks) == 1
+    event = connector.events.get(level=ConnectorEvent.Level.ERROR)
+    alert = alert_raise_for_connector_error(connector_event_id=event.pk)
+    assert alert_raise_for_connector_error(connector_event_id=event.pk) == alert
+    assert (alert.type, alert.severity, alert.connector) == ("system", "high", connector)
+    assert "does not recognise this access key ID" in alert.description
+    assert Alert.objects.count() == 1
