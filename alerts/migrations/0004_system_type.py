@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('alerts', '0003_notified'),
+        ("alerts", "0003_notified"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='type',
-            field=models.CharField(choices=[('activity', 'Activity policy'), ('anomaly', 'Anomaly detection policy'), ('file', 'File policy'), ('system', 'System')], default='activity', max_length=16),
+            model_name="alert",
+            name="type",
+            field=models.CharField(
+                choices=[
+                    ("activity", "Activity policy"),
+                    ("anomaly", "Anomaly detection policy"),
+                    ("file", "File policy"),
+                    ("system", "System"),
+                ],
+                default="activity",
+                max_length=16,
+            ),
         ),
     ]
