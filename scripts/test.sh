@@ -3,6 +3,8 @@
 # default (SQLite + filesystem broker). See scripts/services.sh for what is installed and started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 source scripts/services.sh
 
 export DJANGO_ALLOW_ASYNC_UNSAFE=true
