@@ -6,6 +6,10 @@ from connectors.models import Activity, Connector
 from policies.models import Policy
 
 
+# A policy's type, or "system" for the portal's own alerts (a connected account in error).
+ALERT_TYPE_CHOICES = [*Policy.Type.choices, ("system", "System")]
+
+
 class Alert(models.Model):
     """Something a policy found, to triage (PRODUCT.md 7). Raised only by ``alerts.services``."""
 
@@ -25,10 +29,7 @@ class Alert(models.Model):
     policy = models.ForeignKey(
         Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )
-    # A policy's type, or "system" for the portal's own alerts (a connected account in error).
-    type = models.CharField(
-        max_length=16, choices=[*Policy.Type.choices, ("system", "System")], default=Policy.Type.ACTIVITY
-    )
+    type = models.CharField(max_length=16, choices=ALERT_TYPE_CHOICES, default=Policy.Type.ACTIVITY)
     connector = models.ForeignKey(
         Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )

@@ -213,6 +213,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Defender for AWS API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Policies and alerts both have a "type" with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "PolicyTypeEnum": "policies.models.Policy.Type",
+        "AlertTypeEnum": "alerts.models.ALERT_TYPE_CHOICES",
+    },
 }
 
 # Production hardening: on by default whenever DEBUG is off, so `check --deploy` is clean.
