@@ -5,7 +5,6 @@ from django.utils import timezone
 from connectors.models import Activity, Connector
 from policies.models import Policy
 
-
 # A policy's type, or "system" for the portal's own alerts (a connected account in error).
 ALERT_TYPE_CHOICES = [*Policy.Type.choices, ("system", "System")]
 
