@@ -1,12 +1,12 @@
 import sys
 from pathlib import Path
 
-from defender.ipintel.classify import IpClassifier
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.ingestion.normalize import iter_records
 from connectors.ingestion.store import StoreResult, store_records
 from connectors.models import Connector
+from defender.ipintel.classify import IpClassifier
 
 CHUNK = 5000
 
