@@ -15,7 +15,6 @@ PAGE_SIZE = 50
 class KeysetPage:
     rows: list
     next_cursor: str | None
-    is_first: bool
 
 
 def encode_cursor(event_time: datetime, pk: int) -> str:
@@ -39,6 +38,4 @@ def keyset_page(queryset: QuerySet, cursor: str | None, size: int = PAGE_SIZE) -
     rows = list(queryset.order_by("-event_time", "-pk")[: size + 1])
     more = len(rows) > size
     rows = rows[:size]
-    return KeysetPage(
-        rows, encode_cursor(rows[-1].event_time, rows[-1].pk) if more else None, position is None
-    )
+    return KeysetPage(rows, encode_cursor(rows[-1].event_time, rows[-1].pk) if more else None)
