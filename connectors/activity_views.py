@@ -91,6 +91,8 @@ def activity_drawer(request, pk: int):
             "activity": activity,
             "raw": orjson.dumps(activity.raw, option=orjson.OPT_INDENT_2).decode(),
             "pivots": pivots,
+            # The alerts that link this activity (a higher layer's relation, reached by name).
+            "matches": activity.alerts.select_related("policy").order_by("-created_at")[:20],
         },
     )
 
