@@ -1,20 +1,15 @@
 from django.urls import path
 
-from defender.views import EmptyStatePage
+from governance import views
 
 app_name = "governance"
 
 urlpatterns = [
-    path(
-        "",
-        EmptyStatePage.as_view(
-            title="Governance log",
-            section="Cloud apps",
-            icon="history",
-            empty_title="No governance actions yet",
-            empty_text="Every governance action, such as making an S3 bucket private or suspending a "
-            "user, will be recorded here with who or which policy triggered it and its outcome.",
-        ),
-        name="log",
-    ),
+    path("", views.log, name="log"),
+    path("recent/", views.recent, name="recent"),
+    path("run/", views.run_new, name="run_new"),
+    path("runs/<int:pk>/", views.run_drawer, name="detail"),
+    path("runs/<int:pk>/retry/", views.run_retry, name="retry"),
+    path("runs/<int:pk>/revert/", views.run_revert, name="revert"),
+    path("alerts/<int:alert_id>/", views.alert_panel, name="alert_panel"),
 ]
