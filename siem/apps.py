@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SiemConfig(AppConfig):
+    name = "siem"
+    verbose_name = "SIEM export"
