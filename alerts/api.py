@@ -1,76 +1,17 @@
 """/api/v1/alerts/: the queue with its filters, triage through the same services as the pages."""
 
-import django_filters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from alerts import services
+from alerts.filters import AlertFilter
 from alerts.models import Alert
+from alerts.serializers import AlertSerializer, BulkResolveSerializer, TriageSerializer
 from defender.roles import Perm
-
-
-class AlertSerializer(serializers.ModelSerializer):
-    policy = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    connector = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True)
-
-    class Meta:
-        model = Alert
-        fields = [
-            "id",
-            "title",
-            "description",
-            "severity",
-            "status",
-            "classification",
-            "resolution_comment",
-            "policy",
-            "type",
-            "connector",
-            "principal",
-            "principal_name",
-            "ips",
-            "countries",
-            "mitre_tactic",
-            "evidence",
-            "activity_count",
-            "first_activity_at",
-            "last_activity_at",
-            "created_at",
-            "assigned_to",
-        ]
-        read_only_fields = fields
-
-
-class TriageSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Alert.Status.choices, required=False)
-    assigned_to = serializers.CharField(
-        required=False, allow_blank=True, help_text="A user name; empty unassigns."
-    )
-    classification = serializers.ChoiceField(choices=Alert.Classification.choices, required=False)
-    comment = serializers.CharField(required=False, allow_blank=True)
-
-
-class BulkResolveSerializer(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(), min_length=1, max_length=1000)
-    classification = serializers.ChoiceField(choices=Alert.Classification.choices)
-    comment = serializers.CharField()
-
-
-class AlertFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=Alert.Status.choices)
-    severity = django_filters.MultipleChoiceFilter(choices=Alert.severity.field.choices)
-    policy = django_filters.NumberFilter(field_name="policy_id")
-    principal = django_filters.CharFilter(field_name="principal")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
-
-    class Meta:
-        model = Alert
-        fields: list[str] = []
 
 
 class AlertViewSet(viewsets.ReadOnlyModelViewSet):
@@ -83,6 +24,7 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = AlertFilter
     write_perm = Perm.OPERATE
 
+    @extend_schema(request=TriageSerializer, responses=AlertSerializer)
     def partial_update(self, request, pk=None):
         alert = self.get_object()
         body = TriageSerializer(data=request.data)
@@ -113,7 +55,11 @@ class AlertViewSet(viewsets.ReadOnlyModelViewSet):
         alert.refresh_from_db()
         return Response(AlertSerializer(alert).data)
 
-    @action(detail=False, methods=["post"], url_path="bulk-resolve")
+    @extend_schema(
+        request=BulkResolveSerializer,
+        responses=inline_serializer("BulkResolveResult", {"resolved": serializers.IntegerField()}),
+    )
+    @action(detail=False, methods=["post"], url_path="bulk-resolve", filter_backends=[])
     def bulk_resolve(self, request):
         body = BulkResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)

@@ -99,6 +99,7 @@ class AlertEvent(models.Model):
         RESOLVED = "resolved", "Resolved"
         REOPENED = "reopened", "Reopened"
         NOTIFIED = "notified", "Notified"
+        GOVERNANCE = "governance", "Governance action"
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

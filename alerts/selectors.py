@@ -1,17 +1,42 @@
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import TruncDate
+from django.http import QueryDict
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from alerts.filters import ALL, STATUS_CHOICES, UNRESOLVED, AlertFilter, day_start
 from alerts.models import Alert, AlertEvent
-from connectors.models import Activity
+from connectors.activity_log import PAGE_SIZE, KeysetPage, keyset_page
+from connectors.models import Activity, Connector
+from connectors.selectors import backfill_progress
+from policies.models import Policy
 
-ALERT_SORTS = {"created_at", "-created_at", "severity", "-severity", "last_activity_at", "-last_activity_at"}
 SEVERITY_ORDER = ["high", "medium", "low", "informational"]
+SEVERITY_LABELS = dict(Policy.Severity.choices)
+# Severities compare by rank, not by their names ("high" < "informational" < "low" < "medium").
+SEVERITY_RANK = Case(
+    *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(reversed(SEVERITY_ORDER), 1)],
+    default=Value(0),
+    output_field=IntegerField(),
+)
+# Every sort walks with keyset pagination; the primary key breaks ties, so no row is skipped or repeated.
+ALERT_ORDERS = {
+    "-created_at": ("-created_at", "-pk"),
+    "created_at": ("created_at", "pk"),
+    "-last_activity_at": ("-last_activity_at", "-pk"),
+    "last_activity_at": ("last_activity_at", "pk"),
+    "-severity": ("-severity_rank", "-created_at", "-pk"),
+    "severity": ("severity_rank", "-created_at", "-pk"),
+}
+DEFAULT_SORT = "-created_at"
 PRINCIPAL_DAYS = 30
+CHART_DAYS = 30
+TOP_LIMIT = 5
 
 
 def _with_unread(queryset: QuerySet[Alert], user: AbstractBaseUser | None) -> QuerySet[Alert]:
@@ -21,37 +46,181 @@ def _with_unread(queryset: QuerySet[Alert], user: AbstractBaseUser | None) -> Qu
     return queryset.annotate(is_read=Exists(read))
 
 
+@dataclass
+class AlertQueue:
+    filter: AlertFilter
+    page: KeysetPage
+    sort: str
+    total: int
+    by_severity: list[tuple[str, int]]
+    by_status: list[tuple[str, str, int]]
+    status: list[str]
+
+
+def _filtered_except(alert_filter: AlertFilter, queryset: QuerySet[Alert], skip: str) -> QuerySet[Alert]:
+    """``queryset`` through every valid filter of ``alert_filter`` but ``skip``: the counts beside a
+    filter show what choosing each of its values would give with the other filters kept."""
+    for name, value in alert_filter.form.cleaned_data.items():
+        if name != skip:
+            queryset = alert_filter.filters[name].filter(queryset, value)
+    return queryset
+
+
 def alert_queue(
     *,
-    user: AbstractBaseUser | None = None,
-    status: str = "",
-    severity: str = "",
-    policy_id: str = "",
-    assigned: str = "",
-    sort: str = "-created_at",
-) -> QuerySet[Alert]:
-    """The alerts queue: unresolved alerts by default; ``assigned="me"`` keeps ``user``'s. Each alert
-    carries ``is_read`` for ``user``."""
-    queryset = Alert.objects.select_related("policy", "connector", "assigned_to")
-    if status in Alert.Status.values:
-        queryset = queryset.filter(status=status)
-    elif status != "all":
-        queryset = queryset.exclude(status=Alert.Status.RESOLVED)
-    if severity:
-        queryset = queryset.filter(severity=severity)
-    if policy_id.isdigit():
-        queryset = queryset.filter(policy_id=int(policy_id))
-    if assigned == "me" and user is not None:
-        queryset = queryset.filter(assigned_to_id=user.pk)
-    queryset = _with_unread(queryset, user)
-    return queryset.order_by(sort if sort in ALERT_SORTS else "-created_at", "-pk")
-
-
-def open_alerts_by_severity() -> list[tuple[str, int]]:
-    counts = dict(
-        Alert.objects.exclude(status=Alert.Status.RESOLVED).values_list("severity").annotate(n=Count("id"))
+    user: AbstractBaseUser | None,
+    params: QueryDict,
+    cursor: str | None = None,
+    sort: str = DEFAULT_SORT,
+    size: int = PAGE_SIZE,
+) -> AlertQueue:
+    """The alerts queue: ``params`` through ``AlertFilter`` (status defaults to open and in progress),
+    one keyset page in ``sort`` order with ``is_read`` for ``user``, and the counts per severity and
+    per status under the other filters."""
+    data = params.copy()
+    if not [value for value in data.getlist("status") if value]:
+        data.setlist("status", [UNRESOLVED])
+    rows = _with_unread(
+        Alert.objects.select_related("policy", "connector", "assigned_to").annotate(
+            severity_rank=SEVERITY_RANK
+        ),
+        user,
     )
-    return [(severity, counts.get(severity, 0)) for severity in SEVERITY_ORDER]
+    alert_filter = AlertFilter(data, queryset=rows, user=user)
+    sort = sort if sort in ALERT_ORDERS else DEFAULT_SORT
+    page = keyset_page(alert_filter.qs, cursor, size, ALERT_ORDERS[sort])
+
+    severities = dict(
+        _filtered_except(alert_filter, Alert.objects.all(), "severity")
+        .order_by()
+        .values_list("severity")
+        .annotate(n=Count("id"))
+    )
+    statuses = dict(
+        _filtered_except(alert_filter, Alert.objects.all(), "status")
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    chosen_severities = alert_filter.form.cleaned_data.get("severity") or SEVERITY_ORDER
+    status_counts = {
+        UNRESOLVED: statuses.get(Alert.Status.OPEN, 0) + statuses.get(Alert.Status.IN_PROGRESS, 0),
+        ALL: sum(statuses.values()),
+        **{value: statuses.get(value, 0) for value in Alert.Status.values},
+    }
+    return AlertQueue(
+        filter=alert_filter,
+        page=page,
+        sort=sort,
+        total=sum(severities.get(severity, 0) for severity in chosen_severities),
+        by_severity=[(severity, severities.get(severity, 0)) for severity in SEVERITY_ORDER],
+        by_status=[(value, label, status_counts[value]) for value, label in STATUS_CHOICES],
+        status=alert_filter.form.cleaned_data.get("status") or [ALL],
+    )
+
+
+def open_alerts_summary(*, user: AbstractBaseUser) -> dict[str, Any]:
+    """Home's tiles in one query: open (unresolved) alerts per severity, per status, assigned to
+    ``user`` and unassigned."""
+    severity_counts = {severity: Count("id", filter=Q(severity=severity)) for severity in SEVERITY_ORDER}
+    totals = (
+        Alert.objects.exclude(status=Alert.Status.RESOLVED)
+        .order_by()
+        .aggregate(
+            **severity_counts,
+            total=Count("id"),
+            open=Count("id", filter=Q(status=Alert.Status.OPEN)),
+            in_progress=Count("id", filter=Q(status=Alert.Status.IN_PROGRESS)),
+            mine=Count("id", filter=Q(assigned_to_id=user.pk)),
+            unassigned=Count("id", filter=Q(assigned_to__isnull=True)),
+        )
+    )
+    return {"by_severity": [(severity, totals.pop(severity)) for severity in SEVERITY_ORDER], **totals}
+
+
+def alerts_to_triage(*, user: AbstractBaseUser | None, limit: int = 8) -> list[Alert]:
+    """Unresolved alerts, most severe first and newest within a severity: a bulk import of low
+    findings does not push a high one out of sight."""
+    rows = Alert.objects.exclude(status=Alert.Status.RESOLVED).select_related("policy")
+    return list(
+        _with_unread(rows, user)
+        .annotate(severity_rank=SEVERITY_RANK)
+        .order_by("-severity_rank", "-created_at", "-pk")[:limit]
+    )
+
+
+def alerts_over_time(*, days: int = CHART_DAYS) -> dict[str, Any]:
+    """Alerts created per day over the last ``days`` days (today included, console time zone): ``days``
+    (ISO dates) and one ``series`` per severity for a stacked chart, and ``rows`` for a table."""
+    first = timezone.localdate() - timedelta(days=days - 1)
+    series = {severity: [0] * days for severity in SEVERITY_ORDER}
+    rows = (
+        Alert.objects.filter(created_at__gte=day_start(first))
+        .annotate(day=TruncDate("created_at"))
+        .order_by()
+        .values_list("day", "severity")
+        .annotate(n=Count("id"))
+    )
+    for day, severity, count in rows:
+        index = (day - first).days
+        if severity in series and 0 <= index < days:
+            series[severity][index] += count
+    day_names = [(first + timedelta(days=offset)).isoformat() for offset in range(days)]
+    return {
+        "days": day_names,
+        "series": [
+            {"severity": severity, "label": SEVERITY_LABELS[severity], "counts": series[severity]}
+            for severity in SEVERITY_ORDER
+        ],
+        # The same figures as rows of the days with alerts, newest first: the chart's text alternative.
+        "rows": [
+            (day_names[index], [(severity, series[severity][index]) for severity in SEVERITY_ORDER])
+            for index in reversed(range(days))
+            if any(series[severity][index] for severity in SEVERITY_ORDER)
+        ],
+    }
+
+
+def top_principals(*, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+    """The principals with the most unresolved alerts: ``principal`` (key), ``name``, ``n``, ``high``."""
+    return list(
+        Alert.objects.exclude(status=Alert.Status.RESOLVED)
+        .exclude(principal="")
+        .order_by()
+        .values("principal")
+        .annotate(
+            name=Max("principal_name"),
+            n=Count("id"),
+            high=Count("id", filter=Q(severity=Policy.Severity.HIGH)),
+        )
+        .order_by("-n", "principal")[:limit]
+    )
+
+
+def top_policies(*, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+    """The policies with the most unresolved alerts: ``policy`` (id), ``name``, ``severity``, ``n``."""
+    return list(
+        Alert.objects.exclude(status=Alert.Status.RESOLVED)
+        .filter(policy__isnull=False)
+        .order_by()
+        .values("policy")
+        .annotate(name=Max("policy__name"), severity=Max("policy__severity"), n=Count("id"))
+        .order_by("-n", "name")[:limit]
+    )
+
+
+def connector_health() -> list[Connector]:
+    """Every connected account with its unresolved alerts (``open_alerts``) and, while the first
+    history import runs, its progress (``import_progress``, 0 to 1)."""
+    connectors = list(
+        Connector.objects.annotate(
+            open_alerts=Count("alerts", filter=~Q(alerts__status=Alert.Status.RESOLVED))
+        ).order_by("name")
+    )
+    progress = backfill_progress(connectors)
+    for connector in connectors:
+        connector.import_progress = progress.get(connector.pk)
+    return connectors
 
 
 def alert_get(*, pk: int) -> Alert:

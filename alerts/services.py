@@ -10,23 +10,58 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, time
 
+from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent
-from connectors.models import ConnectorEvent
+from connectors.models import Bucket, ConnectorEvent
+from defender.audit import AuditAction, audit_record
 from policies import detection
-from policies.engine import Finding
+from policies.engine import Finding, compile_policy
+from policies.engine.buckets import BucketFacts, evaluate_buckets
 from policies.models import Policy
 from policies.services import policy_record_suppressed
+
+# The governance app's task that runs a policy's automatic governance actions for a new alert.
+GOVERNANCE_TASK = "governance.run_for_alert"
 
 
 def detect_activities(*, activity_ids: Collection[int]) -> list[Alert]:
     """Run every enabled policy over the stored activities ``activity_ids`` and raise the alerts
     they find. Safe to run again on the same ids: the same findings find the same alerts."""
     return alerts_raise(findings=detection.detect(activity_ids=activity_ids))
+
+
+def detect_buckets(*, bucket_ids: Collection[int]) -> list[Alert]:
+    """Run the enabled file policies over the scanned buckets ``bucket_ids`` and raise the alerts they
+    find: one open alert per public bucket. Safe to run again on the same ids."""
+    policies = Policy.objects.filter(enabled=True, type=Policy.Type.FILE).order_by("pk")
+    compiled = [compile_policy(detection.spec_of(policy)) for policy in policies]
+    if not compiled:
+        return []
+    buckets = Bucket.objects.filter(pk__in=list(bucket_ids)).select_related("connector").order_by("pk")
+    return alerts_raise(findings=evaluate_buckets(compiled, [_bucket_facts(b) for b in buckets]))
+
+
+def _bucket_facts(bucket: Bucket) -> BucketFacts:
+    return BucketFacts(
+        id=bucket.pk,
+        name=bucket.name,
+        connector_id=bucket.connector_id,
+        connector=bucket.connector.name,
+        account_id=bucket.connector.account_id,
+        group_key=bucket.alert_group_key,
+        scanned_at=bucket.last_scanned,
+        region=bucket.region,
+        owner=bucket.owner,
+        public=bucket.access == Bucket.Access.PUBLIC,
+        public_since=bucket.public_since,
+        public_grants=tuple(bucket.public_grants),
+        policy_public=bucket.policy_makes_public if bucket.policy_public is not None else None,
+    )
 
 
 def dedup_key(policy_id: int, finding: Finding) -> str:
@@ -142,6 +177,10 @@ def _raise_one(
                     notify_email_task.delay_on_commit(alert.pk)
                 if policy.webhook_url:
                     notify_webhook_task.delay_on_commit(alert.pk)
+            if policy.governance_automatic and policy.governance_actions:
+                # Governance sits above alerts: it is reached by task name only.
+                alert_id = alert.pk
+                transaction.on_commit(lambda: current_app.send_task(GOVERNANCE_TASK, args=[alert_id]))
     except IntegrityError:  # raised meanwhile by a worker that did not wait for the policy lock
         return Alert.objects.filter(dedup_key=key).first()
     known[key] = alert
@@ -196,6 +235,11 @@ def _event(alert: Alert, kind: str, by: AbstractBaseUser | None, message: str = 
     return AlertEvent(alert=alert, kind=kind, actor=by, message=message, data=data)
 
 
+def _audit(alerts: Iterable[Alert], action: str, by: AbstractBaseUser | None, **details) -> None:
+    for alert in alerts:
+        audit_record(action=action, target=alert, actor=by, details=details)
+
+
 def _locked(alerts: Iterable[Alert]) -> list[Alert]:
     """The alerts' current rows, locked for this transaction, in id order (no deadlocks between bulks)."""
     ids = {alert.pk for alert in alerts}
@@ -243,6 +287,7 @@ def alerts_assign(*, alerts: Iterable[Alert], assignee: AbstractBaseUser | None,
                 for a in changed
             ]
         )
+        _audit(changed, AuditAction.ALERT_ASSIGN, by, assignee=name or None)
     return len(changed)
 
 
@@ -271,6 +316,7 @@ def alert_set_status(*, alert: Alert, status: str, by: AbstractBaseUser) -> Aler
                 old=old,
                 new=status,
             ).save()
+            _audit([current], AuditAction.ALERT_SET_STATUS, by, old=old, new=current.get_status_display())
     alert.refresh_from_db()
     return alert
 
@@ -308,6 +354,7 @@ def alerts_resolve(
                 for a in pending
             ]
         )
+        _audit(pending, AuditAction.ALERT_RESOLVE, by, classification=label)
     return len(pending)
 
 
@@ -349,6 +396,7 @@ def _reopen(alert: Alert, by: AbstractBaseUser, status: str) -> None:
     )
     message = f"Reopened (was resolved as {was.lower()})." if was else "Reopened."
     _event(alert, AlertEvent.Kind.REOPENED, by, message, status=status).save()
+    _audit([alert], AuditAction.ALERT_REOPEN, by, was=was or None)
 
 
 def alert_comment(*, alert: Alert, by: AbstractBaseUser, text: str) -> AlertEvent:
@@ -356,6 +404,7 @@ def alert_comment(*, alert: Alert, by: AbstractBaseUser, text: str) -> AlertEven
     text = _clean_comment(text, required="Write a comment first.")
     with transaction.atomic():
         Alert.objects.filter(pk=alert.pk).update(modified_at=timezone.now())
+        _audit([alert], AuditAction.ALERT_COMMENT, by)
         return AlertEvent.objects.create(alert=alert, kind=AlertEvent.Kind.COMMENTED, actor=by, message=text)
 
 

@@ -1,6 +1,7 @@
-"""Alert tasks. Detection is registered here under the name ingestion sends, "policies.detect_activities"
-(routed to the ``detect`` queue by ``policies.*``): the engine lives in policies and knows nothing of
-alerts; this task turns its findings into alerts."""
+"""Alert tasks. Detection is registered here under the names that ingestion and the bucket inventory
+send, "policies.detect_activities" and "policies.detect_buckets" (routed to the ``detect`` queue by
+``policies.*``): the engine lives in policies and knows nothing of alerts; these tasks turn its
+findings into alerts."""
 
 from celery import shared_task
 from django.db import OperationalError
@@ -19,6 +20,19 @@ from alerts.models import Alert
 )
 def detect_activities_task(activity_ids: list[int]) -> None:
     services.detect_activities(activity_ids=activity_ids)
+
+
+@shared_task(
+    name="policies.detect_buckets",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=5,
+)
+def detect_buckets_task(bucket_ids: list[int]) -> None:
+    """The file policies over buckets the inventory scan has just stored (sent by name from
+    ``connectors.buckets``)."""
+    services.detect_buckets(bucket_ids=bucket_ids)
 
 
 @shared_task(

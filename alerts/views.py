@@ -1,8 +1,7 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -11,53 +10,75 @@ from alerts.evidence import evidence_view
 from alerts.forms import BulkForm, CommentForm, DismissForm, ResolveForm, StatusForm
 from alerts.models import Alert
 from alerts.selectors import (
+    DEFAULT_SORT,
     alert_activities,
     alert_get,
     alert_history,
     alert_queue,
-    open_alerts_by_severity,
+    alerts_over_time,
+    alerts_to_triage,
+    connector_health,
+    open_alerts_summary,
     principal_summary,
+    top_policies,
+    top_principals,
 )
-from connectors.models import Connector
 from defender.roles import Perm, require_perm
 
 
 def alert_list(request):
-    queryset = alert_queue(
+    params = request.GET.copy()
+    for paging in ("cursor", "sort"):
+        params.pop(paging, None)
+    queue = alert_queue(
         user=request.user,
-        status=request.GET.get("status", ""),
-        severity=request.GET.get("severity", ""),
-        policy_id=request.GET.get("policy", ""),
-        assigned=request.GET.get("assigned", ""),
-        sort=request.GET.get("sort", "-created_at"),
+        params=params,
+        cursor=request.GET.get("cursor"),
+        sort=request.GET.get("sort", DEFAULT_SORT),
     )
-    page = Paginator(queryset, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "alerts/alert_list.html",
         {
             "title": "Alerts",
             "section": "Incidents & alerts",
-            "page": page,
-            "default_sort": "-created_at",
-            "by_severity": open_alerts_by_severity(),
-            "statuses": Alert.Status.choices,
+            "queue": queue,
+            "page": queue.page,
+            "filter": queue.filter,
+            "default_sort": DEFAULT_SORT,
+            "filters_active": any(value for value in params.values()),
             "classifications": Alert.Classification.choices,
-            "any_alert": Alert.objects.exists(),
+            "any_alert": bool(queue.page.rows) or Alert.objects.exists(),
         },
     )
 
 
+def _url_if_routed(name: str) -> str:
+    """A URL of a higher app (reached by name, never imported), or "" while it is not installed."""
+    try:
+        return reverse(name)
+    except NoReverseMatch:
+        return ""
+
+
 def dashboard(request):
-    """Home: open alerts by severity, the newest open alerts and the health of each connected account."""
+    """Home: open alerts by severity and status, alerts of the last 30 days, the principals and
+    policies with the most open alerts, the alerts to triage first, and each account's health. Every
+    number links to the alerts it counts."""
+    over_time = alerts_over_time()
     return render(
         request,
         "alerts/dashboard.html",
         {
             "title": "Home",
-            "by_severity": open_alerts_by_severity(),
-            "recent": alert_queue(user=request.user)[:8],
-            "connectors": Connector.objects.order_by("name"),
+            "summary": open_alerts_summary(user=request.user),
+            "chart": {"days": over_time["days"], "series": over_time["series"]},
+            "over_time_rows": over_time["rows"],
+            "to_triage": alerts_to_triage(user=request.user),
+            "principals": top_principals(),
+            "policies": top_policies(),
+            "connectors": connector_health(),
+            "governance_recent_url": _url_if_routed("governance:recent"),
         },
     )
 

@@ -21,12 +21,24 @@ settings.DEBUG = False
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", ROOT / "var" / "bench"))
 
 
+def _shown(value) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
 def report(name: str, figures: dict) -> None:
     """One line per figure on stdout; all of them as JSON in var/bench/<name>.json."""
     for key, value in figures.items():
         shown = (
-            f"{value:,.2f}" if isinstance(value, float) else f"{value:,}" if isinstance(value, int) else value
+            " ".join(f"{k}={_shown(v)}" for k, v in value.items())
+            if isinstance(value, dict)
+            else _shown(value)
         )
-        print(f"{name}.{key} {shown}")
+        print(f"{name}.{key} {shown}", flush=True)
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     (BENCH_DIR / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")

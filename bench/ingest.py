@@ -8,32 +8,27 @@ BENCH_EVENTS sets the size (default 1,000,000).
 import gzip
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import orjson
-from _common import ROOT, report
+from _common import report
 from django.db import connection
 
 from connectors.ingestion.normalize import iter_records
 from connectors.ingestion.store import store_records
 from connectors.models import Activity, Connector
 from defender.ipintel.classify import IpClassifier
+from localaws.scenario import build_scenario, write_scenario_files
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
-CHUNK = 2000
+CHUNK = 5000  # connectors.ingestion.s3_trail.RECORDS_PER_TRANSACTION
 
 
 def generate(out: Path) -> list[Path]:
-    subprocess.run(
-        [sys.executable, "manage.py", "aws_scenario", "scale", "--events", str(EVENTS), "--out", str(out)],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    write_scenario_files(build_scenario("scale", events=EVENTS), out)
     return sorted((out / "trail").rglob("*.json.gz"))
 
 
@@ -47,8 +42,7 @@ def ingest(files: list[Path]) -> tuple[int, float]:
     chunk: list = []
     started = time.perf_counter()
     for path in files:
-        with path.open("rb") as handle:
-            chunk.extend(iter_records(handle))
+        chunk.extend(iter_records(path.read_bytes()))
         if len(chunk) >= CHUNK:
             inserted += store_records(
                 connector=connector, records=chunk, source="bench", classifier=classifier

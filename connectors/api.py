@@ -1,4 +1,7 @@
+import django_filters
 from django.conf import settings
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -6,9 +9,15 @@ from rest_framework.response import Response
 
 from connectors import services
 from connectors.filters import ActivityFilter
-from connectors.models import Activity, Connector
-from connectors.serializers import ActivityDetailSerializer, ActivitySerializer, ConnectorSerializer
+from connectors.models import Activity, Bucket, Connector
+from connectors.serializers import (
+    ActivityDetailSerializer,
+    ActivitySerializer,
+    BucketSerializer,
+    ConnectorSerializer,
+)
 from connectors.services import ConnectorSettings, ConnectorValidationError
+from defender.api_contract import IdFilter
 from defender.roles import Perm
 
 
@@ -65,6 +74,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
     def perform_destroy(self, instance: Connector) -> None:
         services.connector_delete(connector=instance, by=self.request.user)
 
+    @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         connector = services.connector_set_enabled(
@@ -72,6 +82,7 @@ class ConnectorViewSet(viewsets.ModelViewSet):
         )
         return Response(self.get_serializer(connector).data)
 
+    @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
         connector = services.connector_set_enabled(connector=self.get_object(), enabled=True, by=request.user)
@@ -85,6 +96,13 @@ class ActivityCursorPagination(CursorPagination):
     max_page_size = 1000
 
 
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("policy", int, description="Activities linked to an alert of this policy (id).")
+        ]
+    )
+)
 class ActivityViewSet(viewsets.ReadOnlyModelViewSet):
     """CloudTrail activity, newest first, with the activity log's filters and cursor pagination."""
 
@@ -94,3 +112,27 @@ class ActivityViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_class(self):
         return ActivityDetailSerializer if self.action == "retrieve" else ActivitySerializer
+
+
+class BucketFilter(django_filters.FilterSet):
+    """The Files page's filters: app (connector id), access level, region, and a search of name and owner."""
+
+    connector = IdFilter(field_name="connector_id")
+    access = django_filters.ChoiceFilter(choices=Bucket.Access.choices)
+    region = django_filters.CharFilter()
+    search = django_filters.CharFilter(method="filter_search", label="Bucket name or owner contains")
+
+    class Meta:
+        model = Bucket
+        fields = ["connector", "access", "region", "search"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.filter(Q(name__icontains=value) | Q(owner__icontains=value))
+
+
+class BucketViewSet(viewsets.ReadOnlyModelViewSet):
+    """S3 buckets of the connected accounts, from the hourly inventory scan (read only)."""
+
+    queryset = Bucket.objects.select_related("connector").order_by("name", "pk")
+    serializer_class = BucketSerializer
+    filterset_class = BucketFilter

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -51,6 +52,13 @@ class DirectoryRow:
     terminated_at: datetime | None
 
 
+def _csv_rows(text: str) -> Iterator[list[str]]:
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""))
+    except csv.Error as error:
+        raise ValidationError(f"The file is not a readable CSV: {error}.") from error
+
+
 def parse_directory_csv(data: bytes) -> tuple[list[DirectoryRow], list[str]]:
     """Rows of a CSV with the columns email, display name, status, terminated at, and the problems of
     the bad ones by line number (pure: the importer and scan_cloudtrail both use it)."""
@@ -60,7 +68,7 @@ def parse_directory_csv(data: bytes) -> tuple[list[DirectoryRow], list[str]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValidationError("The file is not UTF-8 text.") from error
-    reader = csv.reader(io.StringIO(text))
+    reader = _csv_rows(text)
     header = [cell.strip().lower().replace("_", " ") for cell in next(reader, [])]
     if "email" not in header:
         raise ValidationError(f"The first row must name the columns: {', '.join(COLUMNS)}.")

@@ -1,6 +1,7 @@
-"""Settings > Identity provider: the built-in directory and principal mappings."""
+"""Settings > Identity provider: the Entra ID connection, the directory and principal mappings."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -9,8 +10,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from connectors import directory
-from connectors.models import DirectoryUser, PrincipalMapping
+from connectors import directory, entra_sync
+from connectors.forms import EntraConnectionForm
+from connectors.models import DirectoryUser, EntraConnection, PrincipalMapping
 from defender.roles import Perm, require_perm
 
 
@@ -29,12 +31,27 @@ class MappingForm(forms.Form):
     email = forms.EmailField(label="Directory user's email")
 
 
-def identity_provider(request):
+def _entra_form(connection: EntraConnection | None, data=None) -> EntraConnectionForm:
+    initial = {}
+    if connection:
+        initial = {
+            "tenant_id": connection.tenant_id,
+            "client_id": connection.client_id,
+            "graph_base_url": connection.graph_base_url,
+            "login_base_url": connection.login_base_url,
+        }
+    return EntraConnectionForm(
+        data, initial=initial, secret_stored=bool(connection and connection.client_secret_encrypted)
+    )
+
+
+def _page(request, *, entra_form: EntraConnectionForm | None = None, entra_test=None):
     search = request.GET.get("q", "").strip()
     users = DirectoryUser.objects.annotate(mapped=Count("mappings"))
     if search:
         users = users.filter(Q(email__icontains=search) | Q(display_name__icontains=search))
     page = Paginator(users.order_by("display_name", "email"), 50).get_page(request.GET.get("page"))
+    connection = entra_sync.entra_connection()
     return render(
         request,
         "connectors/identity_provider.html",
@@ -46,8 +63,85 @@ def identity_provider(request):
             "user_form": DirectoryUserForm(),
             "mapping_form": MappingForm(),
             "terminated": DirectoryUser.objects.filter(status=DirectoryUser.Status.TERMINATED).count(),
+            "from_entra": DirectoryUser.objects.filter(source=DirectoryUser.Source.ENTRA_ID).count(),
+            "entra": connection,
+            "entra_form": entra_form or _entra_form(connection),
+            "entra_test": entra_test,
+            "sync_minutes": settings.IDENTITY_SYNC_MINUTES,
         },
     )
+
+
+def identity_provider(request):
+    return _page(request)
+
+
+def _test_result(request, result):
+    return render(request, "connectors/_entra_test_result.html", {"entra_test": result})
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def entra_save(request):
+    """Save (or, with action=test, only test) the Entra ID settings; the secret is never echoed."""
+    connection = entra_sync.entra_connection()
+    form = _entra_form(connection, request.POST)
+    testing = request.POST.get("action") == "test"
+    if not form.is_valid():
+        if testing and request.htmx:
+            problems = " ".join(
+                f"{form[name].label}: {' '.join(errors)}" for name, errors in form.errors.items()
+            )
+            return _test_result(request, entra_sync.ConnectionTest(False, problems))
+        return _page(request, entra_form=form)
+    data = form.cleaned_data
+    config = entra_sync.EntraSettings(
+        tenant_id=data["tenant_id"],
+        client_id=data["client_id"],
+        client_secret=data["client_secret"],
+        graph_base_url=data.get("graph_base_url")
+        or (connection.graph_base_url if connection else EntraConnection.DEFAULT_GRAPH_BASE_URL),
+        login_base_url=data.get("login_base_url")
+        or (connection.login_base_url if connection else EntraConnection.DEFAULT_LOGIN_BASE_URL),
+    )
+    if testing:
+        result = entra_sync.entra_connection_test(config=config)
+        # In place, so the secret just typed stays in its field (the page never renders it back).
+        if request.htmx:
+            return _test_result(request, result)
+        return _page(request, entra_form=form, entra_test=result)
+    try:
+        entra_sync.entra_connection_save(config=config, by=request.user)
+    except entra_sync.EntraConnectionError as error:
+        form.add_error(None, f"Not saved: {error}")
+        return _page(request, entra_form=form)
+    messages.success(request, "Microsoft Entra ID is connected: a sync of its users was queued.")
+    return redirect("connectors:identity_provider")
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def entra_set_enabled(request):
+    connection = get_object_or_404(EntraConnection, pk=EntraConnection.SINGLETON_PK)
+    enabled = request.POST.get("enabled") == "true"
+    entra_sync.entra_connection_set_enabled(connection=connection, enabled=enabled, by=request.user)
+    if enabled:
+        messages.success(request, "Entra ID sync is enabled: a sync was queued.")
+    else:
+        messages.success(request, "Entra ID sync is disabled: the directory keeps its users as they are.")
+    return redirect("connectors:identity_provider")
+
+
+@require_POST
+@require_perm(Perm.ADMINISTER)
+def entra_sync_now(request):
+    connection = get_object_or_404(EntraConnection, pk=EntraConnection.SINGLETON_PK)
+    if not connection.enabled:
+        messages.error(request, "Entra ID sync is disabled: enable it first.")
+    else:
+        entra_sync.entra_sync_request()
+        messages.success(request, "A sync of Entra ID users was queued.")
+    return redirect("connectors:identity_provider")
 
 
 @require_POST

@@ -128,7 +128,7 @@ class ActivityFilter(django_filters.FilterSet):
     def filter_result(self, queryset, name, value):
         return queryset.filter(succeeded=value == "succeeded")
 
-    def filter_policy(self, queryset, name, value):
+    def filter_policy(self, queryset, name, value: str):
         # Activities an alert of the policy links: the alerts app's relation, reached by name.
         links = Activity.alerts.through.objects.filter(activity_id=OuterRef("pk"), alert__policy_id=value)
         return queryset.filter(Exists(links))

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from connectors import aws
 from connectors.credentials_csv import ACCESS_KEY_ID, CredentialsCsvError, parse_access_key_csv
-from connectors.models import Connector
+from connectors.models import Connector, EntraConnection
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 
@@ -184,3 +184,54 @@ class HistoryForm(forms.Form):
         if cleaned.get("ingest_mode") == Connector.IngestMode.S3_TRAIL and not cleaned.get("trail_bucket"):
             self.add_error("trail_bucket", "Name the S3 bucket the trail delivers its log files to.")
         return cleaned
+
+
+class EntraConnectionForm(forms.Form):
+    """Settings > Identity provider > Microsoft Entra ID. The secret is write-only: never rendered back."""
+
+    tenant_id = forms.CharField(
+        label="Tenant ID",
+        max_length=64,
+        help_text="Directory (tenant) ID from the app registration's Overview page.",
+    )
+    client_id = forms.CharField(
+        label="Client ID",
+        max_length=64,
+        help_text="Application (client) ID of the app registration the portal signs in as.",
+    )
+    client_secret = forms.CharField(
+        label="Client secret",
+        max_length=256,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="The secret's Value from Certificates & secrets. Needs the application permissions "
+        "User.Read.All, User.RevokeSessions.All and User.EnableDisableAccount.All, with admin consent.",
+    )
+    graph_base_url = forms.URLField(
+        label="Graph base URL",
+        max_length=300,
+        assume_scheme="https",
+        initial=EntraConnection.DEFAULT_GRAPH_BASE_URL,
+        help_text="Only for a Graph-compatible endpoint such as a local fake; leave as is for Graph.",
+    )
+    login_base_url = forms.URLField(
+        label="Sign-in base URL",
+        max_length=300,
+        assume_scheme="https",
+        initial=EntraConnection.DEFAULT_LOGIN_BASE_URL,
+        help_text="Where tokens come from: https://login.microsoftonline.com for Microsoft Entra ID.",
+    )
+
+    def __init__(self, *args, secret_stored: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if secret_stored:
+            self.fields["client_secret"].required = False
+            self.fields["client_secret"].widget.attrs["placeholder"] = "Stored - leave empty to keep it"
+        if not settings.AWS_ADVANCED_MODE:
+            del self.fields["graph_base_url"]
+            del self.fields["login_base_url"]
+
+    def clean_tenant_id(self) -> str:
+        return self.cleaned_data["tenant_id"].strip()
+
+    def clean_client_id(self) -> str:
+        return self.cleaned_data["client_id"].strip()

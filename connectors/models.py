@@ -28,7 +28,7 @@ class Connector(Audited):
     caller_arn = models.CharField(max_length=300, blank=True)
     auth_method = models.CharField(max_length=20, choices=AuthMethod.choices, default=AuthMethod.ACCESS_KEYS)
     access_key_id = models.CharField("access key ID", max_length=128, blank=True)
-    secret_access_key_encrypted = models.TextField(blank=True, editable=False)
+    secret_access_key_encrypted = crypto.EncryptedTextField()
     role_arn = models.CharField("role ARN", max_length=300, blank=True)
     external_id = models.CharField("external ID", max_length=128, blank=True)
     regions = models.JSONField(default=list, blank=True, help_text="Empty: every enabled region.")
@@ -331,3 +331,119 @@ class PrincipalMapping(Audited):
 
     def __str__(self) -> str:
         return f"{self.principal} -> {self.directory_user}"
+
+
+class EntraConnection(Audited):
+    """The installation's Microsoft Entra ID tenant (one at most: its primary key is always 1), read
+    through Microsoft Graph with an app registration's client credentials."""
+
+    SINGLETON_PK = 1
+    DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+    DEFAULT_LOGIN_BASE_URL = "https://login.microsoftonline.com"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Not synchronized yet"
+        CONNECTED = "connected", "Connected"
+        ERROR = "error", "Error"
+
+    tenant_id = models.CharField("tenant ID", max_length=64)
+    client_id = models.CharField("client ID", max_length=64)
+    client_secret_encrypted = crypto.EncryptedTextField()
+    graph_base_url = models.URLField("Graph base URL", max_length=300, default=DEFAULT_GRAPH_BASE_URL)
+    login_base_url = models.URLField("sign-in base URL", max_length=300, default=DEFAULT_LOGIN_BASE_URL)
+    enabled = models.BooleanField(default=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    last_error = models.TextField(blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True, help_text="End of the last successful sync.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sync_running_since = models.DateTimeField(null=True, blank=True)
+    sync_counts = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Last successful sync: users seen, created, updated, terminated...",
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="entraconnection_singleton")]
+
+    def __str__(self) -> str:
+        return f"Entra ID tenant {self.tenant_id}"
+
+    @property
+    def client_secret(self) -> str:
+        return crypto.decrypt(self.client_secret_encrypted) if self.client_secret_encrypted else ""
+
+    @client_secret.setter
+    def client_secret(self, value: str) -> None:
+        self.client_secret_encrypted = crypto.encrypt(value) if value else ""
+
+
+class Bucket(models.Model):
+    """An S3 bucket of a connected account, from the bucket inventory scan (``connectors.buckets``):
+    ListAllMyBuckets, GetBucketLocation, GetBucketAcl and, where permitted, GetBucketPolicyStatus and
+    GetPublicAccessBlock."""
+
+    class Access(models.TextChoices):
+        PRIVATE = "private", "Private"
+        PUBLIC = "public", "Public"
+        UNKNOWN = "unknown", "Unknown"
+
+    # The reads of a scan, by the permission each needs, as the Files page names what it could not read.
+    SCAN_READS = {
+        "s3:GetBucketLocation": "region",
+        "s3:GetBucketAcl": "ACL",
+        "s3:GetBucketPolicyStatus": "policy status",
+        "s3:GetBucketPublicAccessBlock": "public access block",
+    }
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="buckets")
+    name = models.CharField(max_length=63)
+    region = models.CharField(max_length=32, blank=True)
+    created = models.DateTimeField(null=True, blank=True)
+    owner = models.CharField(max_length=256, blank=True, help_text="The ACL owner's display name or ID.")
+    owner_id = models.CharField("owner canonical ID", max_length=128, blank=True)
+    access = models.CharField(max_length=16, choices=Access.choices, default=Access.UNKNOWN, db_index=True)
+    grants = models.JSONField(
+        default=list, blank=True, help_text="[{grantee, grantee_type, id, uri, permission, public}]"
+    )
+    policy_public = models.BooleanField(
+        null=True, blank=True, help_text="GetBucketPolicyStatus IsPublic; unknown when not permitted."
+    )
+    public_access_block = models.JSONField(
+        null=True, blank=True, help_text="The bucket's public access block; {} when none is set."
+    )
+    scan_errors = models.JSONField(
+        default=dict, blank=True, help_text="What could not be read, by permission: AWS's error."
+    )
+    public_since = models.DateTimeField(
+        null=True, blank=True, help_text="First scan that found the bucket public, since it last was private."
+    )
+    last_scanned = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [models.UniqueConstraint(fields=["connector", "name"], name="bucket_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def public_grants(self) -> list[dict]:
+        """ACL grants to everyone or to any AWS account that the public access block does not ignore."""
+        return [grant for grant in self.grants if grant.get("public")]
+
+    @property
+    def policy_makes_public(self) -> bool:
+        """The bucket policy is public and the public access block does not restrict it."""
+        return bool(self.policy_public) and not (self.public_access_block or {}).get("RestrictPublicBuckets")
+
+    @property
+    def unread(self) -> list[str]:
+        """What the scan could not read (not permitted, or failed), in words."""
+        return [self.SCAN_READS.get(permission, permission) for permission in self.scan_errors]
+
+    @property
+    def alert_group_key(self) -> str:
+        """What the public-bucket policy's alerts of this bucket share: one open alert per bucket."""
+        return f"bucket:{self.connector_id}:{self.name}"

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from connectors.models import Activity, Connector
+from connectors.models import Activity, Bucket, Connector
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -88,3 +88,49 @@ class ActivitySerializer(serializers.ModelSerializer):
 class ActivityDetailSerializer(ActivitySerializer):
     class Meta(ActivitySerializer.Meta):
         exclude = []
+
+
+class BucketGrantSerializer(serializers.Serializer):
+    grantee = serializers.CharField()
+    grantee_type = serializers.CharField()
+    id = serializers.CharField(allow_blank=True)
+    uri = serializers.CharField(allow_blank=True)
+    permission = serializers.CharField()
+    public = serializers.BooleanField(help_text="To AllUsers or AuthenticatedUsers, not ignored.")
+    ignored = serializers.BooleanField(help_text="Public, but ignored by the public access block.")
+
+
+class BucketSerializer(serializers.ModelSerializer):
+    """An S3 bucket from the inventory scan, with who can reach it and what could not be read."""
+
+    connector_name = serializers.CharField(source="connector.name", read_only=True)
+    account_id = serializers.CharField(source="connector.account_id", read_only=True)
+    grants = BucketGrantSerializer(many=True, read_only=True)
+    public_access_block = serializers.DictField(
+        child=serializers.BooleanField(), allow_null=True, read_only=True
+    )
+    scan_errors = serializers.DictField(child=serializers.CharField(), read_only=True)
+    policy_makes_public = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Bucket
+        fields = [
+            "id",
+            "name",
+            "connector",
+            "connector_name",
+            "account_id",
+            "region",
+            "owner",
+            "owner_id",
+            "created",
+            "access",
+            "grants",
+            "policy_public",
+            "policy_makes_public",
+            "public_access_block",
+            "scan_errors",
+            "public_since",
+            "last_scanned",
+        ]
+        read_only_fields = fields

@@ -12,6 +12,7 @@ from connectors import validation
 from connectors.aws import AwsCredentials
 from connectors.models import Connector, ConnectorEvent
 from connectors.validation import ValidationReport
+from defender.audit import AuditAction, audit_record
 
 
 class ConnectorValidationError(Exception):
@@ -67,6 +68,24 @@ def _apply_report(connector: Connector, report: ValidationReport) -> None:
     connector.last_health_check = timezone.now()
 
 
+# Settings whose change the audit log names. The secret is compared decrypted (each encryption gives a
+# new token) and only its name is recorded.
+_AUDITED_SETTINGS = (
+    "name",
+    "auth_method",
+    "access_key_id",
+    "secret_access_key",
+    "role_arn",
+    "external_id",
+    "regions",
+    "endpoint_url",
+    "history_days",
+    "ingest_mode",
+    "trail_bucket",
+    "trail_prefix",
+)
+
+
 def _record(connector: Connector, message: str, level: str = ConnectorEvent.Level.INFO, actor=None) -> None:
     ConnectorEvent.objects.create(connector=connector, message=message, level=level, actor=actor)
 
@@ -89,6 +108,7 @@ def connector_save(
         raise ConnectorValidationError(report)
     creating = connector is None
     connector = connector or Connector(created_by=by)
+    before = {field: getattr(connector, field) for field in _AUDITED_SETTINGS}
     connector.name = config.name
     connector.auth_method = config.auth_method
     connector.access_key_id = config.access_key_id if config.auth_method == "access_keys" else ""
@@ -116,10 +136,19 @@ def connector_save(
     connector.save()
     verb = "Connected" if creating else "Settings changed and validated"
     _record(connector, f"{verb} as {report.caller_arn} (account {report.account_id}).", actor=by)
-    from connectors.tasks import inventory_refresh_task, poll_connector_task
+    # Names of what changed, never values: one of them is the encrypted secret.
+    changed = [field for field, value in before.items() if getattr(connector, field) != value]
+    audit_record(
+        action=AuditAction.CONNECTOR_CREATE if creating else AuditAction.CONNECTOR_UPDATE,
+        target=connector,
+        actor=by,
+        details={"account_id": connector.account_id, "changed": changed},
+    )
+    from connectors.tasks import buckets_scan_task, inventory_refresh_task, poll_connector_task
 
     poll_connector_task.delay_on_commit(connector.pk)
     inventory_refresh_task.delay_on_commit(connector.pk)
+    buckets_scan_task.delay_on_commit(connector.pk)
     return connector
 
 
@@ -136,6 +165,11 @@ def connector_set_enabled(*, connector: Connector, enabled: bool, by) -> Connect
         "Enabled: a health check will confirm the connection." if enabled else "Disabled.",
         actor=by,
     )
+    audit_record(
+        action=AuditAction.CONNECTOR_ENABLE if enabled else AuditAction.CONNECTOR_DISABLE,
+        target=connector,
+        actor=by,
+    )
     if enabled:
         from connectors.tasks import connector_health_check_task
 
@@ -145,6 +179,12 @@ def connector_set_enabled(*, connector: Connector, enabled: bool, by) -> Connect
 
 @transaction.atomic
 def connector_delete(*, connector: Connector, by) -> None:
+    audit_record(
+        action=AuditAction.CONNECTOR_DELETE,
+        target=connector,
+        actor=by,
+        details={"account_id": connector.account_id},
+    )
     connector.delete()
 
 

@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from connectors import aws, inventory, services
+from connectors import aws, buckets, entra_sync, inventory, services
+from connectors.entra import GraphError
 from connectors.ingestion.errors import TransientAwsError
 from connectors.ingestion.lookup_events import ingest_region
 from connectors.ingestion.s3_trail import ingest_trail_region
@@ -62,3 +63,33 @@ def inventory_refresh_all_task() -> None:
     """Beat: re-read the IAM users of every connected account."""
     for pk in Connector.objects.filter(status=Connector.Status.CONNECTED).values_list("pk", flat=True):
         inventory_refresh_task.delay(pk)
+
+
+@shared_task(
+    name="connectors.scan_buckets",
+    acks_late=True,
+    autoretry_for=(TransientAwsError,),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=6,
+)
+def buckets_scan_task(connector_id: int) -> None:
+    buckets.buckets_scan(connector_id=connector_id)
+
+
+@shared_task(name="connectors.scan_buckets_all")
+def buckets_scan_all_task() -> None:
+    """Beat, hourly: re-read the S3 buckets of every connected account."""
+    for pk in Connector.objects.filter(status=Connector.Status.CONNECTED).values_list("pk", flat=True):
+        buckets_scan_task.delay(pk)
+
+
+@shared_task(name="connectors.sync_identity_provider", bind=True, acks_late=True, max_retries=5)
+def identity_provider_sync_task(self) -> None:
+    """Beat, every IDENTITY_SYNC_MINUTES, and "Sync now": the directory from Entra ID. Throttling,
+    5xx and network failures retry with backoff; the others are recorded on the connection."""
+    try:
+        entra_sync.identity_provider_sync()
+    except GraphError as error:
+        if error.transient:
+            raise self.retry(exc=error, countdown=min(600, 30 * 2**self.request.retries)) from error

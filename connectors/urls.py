@@ -1,7 +1,6 @@
 from django.urls import path
 
-from connectors import activity_views, directory_views, views, wizard
-from defender.views import EmptyStatePage
+from connectors import activity_views, directory_views, files_views, views, wizard
 
 app_name = "connectors"
 
@@ -15,18 +14,9 @@ urlpatterns = [
         activity_views.saved_query_delete,
         name="saved_query_delete",
     ),
-    path(
-        "files/",
-        EmptyStatePage.as_view(
-            title="Files",
-            section="Cloud apps",
-            icon="folder",
-            empty_title="No S3 buckets scanned yet",
-            empty_text="The S3 buckets of your connected AWS accounts will be listed here with their "
-            "region, owner and access level, so publicly accessible buckets stand out.",
-        ),
-        name="files",
-    ),
+    path("files/", files_views.files, name="files"),
+    path("files/scan/", files_views.files_scan, name="files_scan"),
+    path("files/<int:pk>/", files_views.file_drawer, name="file_drawer"),
     path("assets/accounts/", views.accounts, name="accounts"),
     path("settings/connected-apps/", views.connected_apps, name="apps"),
     path("settings/connected-apps/new/", wizard.connect_catalog, name="connect"),
@@ -48,4 +38,11 @@ urlpatterns = [
         name="directory_user_status",
     ),
     path("settings/identity-provider/mappings/", directory_views.mapping_add, name="mapping_add"),
+    path("settings/identity-provider/entra-id/", directory_views.entra_save, name="entra_save"),
+    path(
+        "settings/identity-provider/entra-id/enabled/",
+        directory_views.entra_set_enabled,
+        name="entra_set_enabled",
+    ),
+    path("settings/identity-provider/entra-id/sync/", directory_views.entra_sync_now, name="entra_sync"),
 ]

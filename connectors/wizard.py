@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from connectors import aws, iam_policies, services, validation
@@ -198,6 +199,8 @@ def connect_catalog(request):
     )
 
 
+# Error reports (the debug page, mailed reports) star the secret out of the request they show.
+@sensitive_post_parameters("secret_access_key")
 @require_perm(Perm.ADMINISTER)
 def wizard(request, step: str, pk: int | None = None):
     connector = get_object_or_404(Connector, pk=pk) if pk else None

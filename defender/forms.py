@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
+from defender.audit import AuditAction
 from defender.ipintel.services import MAX_FEED_BYTES
 from defender.models import IpRange, ThreatFeed
 from defender.roles import ROLE_DESCRIPTIONS, Role
@@ -162,3 +163,16 @@ class ThreatFeedUploadForm(forms.Form):
                 "the load_threat_feed management command."
             )
         return f"The file is {size / (1024 * 1024):.1f} MB; a list can be at most {limit} MB."
+
+
+class AuditLogFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=150)
+    action = forms.ChoiceField(required=False, choices=[("", "Any action"), *AuditAction.choices])
+    since = forms.DateField(required=False, label="From")
+    until = forms.DateField(required=False, label="To")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("since") and cleaned.get("until") and cleaned["since"] > cleaned["until"]:
+            raise forms.ValidationError("The start date is after the end date.")
+        return cleaned

@@ -121,3 +121,60 @@ class ThreatFeedEntry(models.Model):
 
     def __str__(self) -> str:
         return self.network
+
+
+class AuditEntry(models.Model):
+    """One security-relevant event (Settings > Audit log): who did what to which record, when, from
+    which IP. Written only by ``defender.audit.audit_record``; never changed afterwards."""
+
+    at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept apart from the foreign key: the name survives the user's deletion, and a failed sign-in
+    # records the user name that was tried, which may belong to no account.
+    actor_name = models.CharField(max_length=150, blank=True, db_index=True)
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["-at", "-id"], name="auditentry_recent"),
+            # The sign-in lockout counts recent failures per user name and IP.
+            models.Index(fields=["action", "actor_name", "ip", "at"], name="auditentry_signin"),
+        ]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or 'system'} {self.action} {self.target_label}"
+
+
+class ApiToken(models.Model):
+    """A personal access token for /api/v1/ (user menu > API tokens). Only the SHA-256 of the secret is
+    kept: the secret is shown once, when the token is created. A request made with it acts as its user,
+    with that user's role at the time of the request."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'SOAR playbooks'.")
+    # The secret's first characters, so people can tell their tokens apart; never enough to use one.
+    prefix = models.CharField(max_length=16)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

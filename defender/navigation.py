@@ -45,7 +45,9 @@ NAVIGATION: tuple[NavItem | NavSection, ...] = (
             NavItem("Connected apps", "connectors:apps", icon="plug_connected"),
             NavItem("IP address ranges", "defender:ipranges", icon="globe"),
             NavItem("Identity provider", "connectors:identity_provider", icon="person_key"),
+            NavItem("SIEM export", "siem:destinations", icon="arrow_export_ltr"),
             NavItem("Users and roles", "defender:users", icon="people_team", perm=Perm.ADMINISTER),
+            NavItem("Audit log", "defender:audit_log", icon="document_search"),
         ),
     ),
 )

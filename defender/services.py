@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from defender.audit import AuditAction, audit_record
 from defender.roles import Role, user_role
 
 
@@ -21,8 +22,16 @@ def role_of(user: AbstractBaseUser) -> str:
 def user_set_role(*, user: AbstractBaseUser, role: str, by: AbstractBaseUser | None = None) -> None:
     chosen = Role(role)
     role_groups = Group.objects.filter(name__in=Role.labels)
+    previous = user_role(user)
     user.groups.remove(*role_groups)
     user.groups.add(Group.objects.get(name=chosen.label))
+    if by is not None and previous != chosen:
+        audit_record(
+            action=AuditAction.USER_SET_ROLE,
+            target=user,
+            actor=by,
+            details={"from": previous.label if previous else "No role", "to": chosen.label},
+        )
 
 
 @transaction.atomic
@@ -42,7 +51,8 @@ def user_create(
     user = User.objects.create_user(
         username=username, email=email, password=password, first_name=first_name, last_name=last_name
     )
-    user_set_role(user=user, role=role, by=by)
+    user_set_role(user=user, role=role)
+    audit_record(action=AuditAction.USER_CREATE, target=user, actor=by, details={"role": Role(role).label})
     return user
 
 
@@ -52,3 +62,6 @@ def user_set_active(*, user: AbstractBaseUser, active: bool, by: AbstractBaseUse
         raise ValidationError("You cannot disable your own account.")
     user.is_active = active
     user.save(update_fields=["is_active"])
+    audit_record(
+        action=AuditAction.USER_ENABLE if active else AuditAction.USER_DISABLE, target=user, actor=by
+    )

@@ -11,7 +11,7 @@ import environ
 from kombu import Queue
 
 from defender import secrets
-from defender.schedule import BEAT_SCHEDULE
+from defender.schedule import BEAT_SCHEDULE, IDENTITY_SYNC_MINUTES  # noqa: F401 - a setting too
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "django_celery_beat",
     "defender.apps.DefenderConfig",
@@ -53,11 +54,13 @@ INSTALLED_APPS = [
     "policies.apps.PoliciesConfig",
     "alerts.apps.AlertsConfig",
     "governance.apps.GovernanceConfig",
+    "siem.apps.SiemConfig",
     "localaws.apps.LocalAwsConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "defender.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,6 +69,7 @@ MIDDLEWARE = [
     "defender.middleware.ConsoleLoginRequiredMiddleware",
     "defender.middleware.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "defender.middleware.UploadSizeLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -119,6 +123,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
+# Brute-force protection: after this many failed sign-ins for one user name from one IP, that pair is
+# refused for LOGIN_LOCKOUT_MINUTES after the last failure (counted from the audit log, so it holds
+# across every web process).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+# Largest file accepted by any upload (credentials CSV, directory CSV, threat feed, policy import).
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -178,14 +189,26 @@ else:
 LOOKUP_EVENTS_PER_SECOND = env.float("LOOKUP_EVENTS_PER_SECOND", default=2.0)
 # Seconds after which an ingestion claim whose worker stopped refreshing it is taken over.
 INGEST_CLAIM_SECONDS = env.int("INGEST_CLAIM_SECONDS", default=120)
+# Governance runs: attempts before a transient failure (throttling, network) fails the run, the first
+# retry's delay (doubling up to 10 minutes), and how long a run may stay running before the janitor
+# gives it back to the queue (its worker died).
+GOVERNANCE_MAX_ATTEMPTS = env.int("GOVERNANCE_MAX_ATTEMPTS", default=5)
+GOVERNANCE_RETRY_SECONDS = env.int("GOVERNANCE_RETRY_SECONDS", default=30)
+GOVERNANCE_STUCK_SECONDS = env.int("GOVERNANCE_STUCK_SECONDS", default=15 * 60)
+# SIEM export: records per batch sent to a destination, and the lease of one export run on one
+# destination (refreshed after every batch; a run whose worker died is taken over once it expires).
+SIEM_BATCH_SIZE = env.int("SIEM_BATCH_SIZE", default=500)
+SIEM_CLAIM_SECONDS = env.int("SIEM_CLAIM_SECONDS", default=120)
 CELERY_TASK_QUEUES = [Queue(name) for name in ("ingest", "detect", "governance", "default")]
 CELERY_TASK_DEFAULT_QUEUE = "default"
 # Queues by task name, so each worker pool can be sized for its kind of work.
 CELERY_TASK_ROUTES = {
     "connectors.ingest_*": {"queue": "ingest"},
     "connectors.poll_*": {"queue": "ingest"},
+    "connectors.scan_buckets*": {"queue": "ingest"},
     "policies.*": {"queue": "detect"},
     "governance.*": {"queue": "governance"},
+    "siem.*": {"queue": "default"},
 }
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged after it ran, and given back if its worker dies: work is never lost,
@@ -199,24 +222,68 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# The API's request counters (throttling) must be shared by every web process: Redis when there is
+# one; the embedded default runs a single web process, where memory is enough.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Largest page any list endpoint of /api/v1/ returns (?limit=, activities' ?page_size=).
+API_MAX_PAGE_SIZE = env.int("API_MAX_PAGE_SIZE", default=500)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # Personal API tokens first: an unauthenticated API request is then a 401 with a Bearer challenge.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "defender.api_auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["defender.roles.RolePermission"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "defender.api_contract.ApiPagination",
+    "DEFAULT_RENDERER_CLASSES": [
+        "defender.api_contract.ApiJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="600/minute")},
+    "DEFAULT_SCHEMA_CLASS": "defender.api_schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "defender.api_contract.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": [
+        "defender.api_contract.ApiUserRateThrottle",
+        "defender.api_contract.ApiAnonRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.str("API_THROTTLE_RATE", default="600/minute"),
+        "anon": env.str("API_ANON_THROTTLE_RATE", default="60/minute"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Defender for AWS API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Tags and operation ids from the resource (alerts, policies...), not the version segment.
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "DESCRIPTION": "The console's data and actions for automation. Authenticate with a personal API "
+    "token (user menu > API tokens) as `Authorization: Bearer dfa_...`; a request acts with its "
+    "user's role. Errors are JSON objects with `detail` and `code` (and, on a 400, each invalid "
+    "field's messages); lists are paginated; each user may make API_THROTTLE_RATE requests.",
+    # The schema and the docs page need a signed-in user with a console role (readers included).
+    "SERVE_PERMISSIONS": ["defender.roles.RolePermission"],
+    # Swagger UI is served by the app (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": False, "displayOperationId": False, "filter": True},
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "defender.api_schema.validation_error_postprocessing",
+    ],
     # Policies and alerts both have a "type" with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "PolicyTypeEnum": "policies.models.Policy.Type",
         "AlertTypeEnum": "alerts.models.ALERT_TYPE_CHOICES",
+        "AlertStatusEnum": "alerts.models.Alert.Status",
+        "GovernanceRunStatusEnum": "governance.models.GovernanceRun.Status",
     },
 }
 
@@ -226,13 +293,16 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# A console session lasts a working day, not Django's default two weeks.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("BEHIND_TLS_PROXY", default=False):
+BEHIND_TLS_PROXY = env.bool("BEHIND_TLS_PROXY", default=False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -6,9 +6,10 @@ from django.views.decorators.http import require_POST
 from django.views.generic import TemplateView
 
 from defender import services
-from defender.forms import UserCreateForm, UserRoleForm
+from defender.audit import AuditAction
+from defender.forms import AuditLogFilterForm, UserCreateForm, UserRoleForm
 from defender.roles import Perm, require_perm
-from defender.selectors import user_list
+from defender.selectors import audit_entries, user_list
 
 
 class EmptyStatePage(TemplateView):
@@ -99,3 +100,14 @@ def user_set_active(request, pk: int):
     services.user_set_active(user=target, active=active, by=request.user)
     messages.success(request, f"{target.username} was {'enabled' if active else 'disabled'}.")
     return redirect("defender:users")
+
+
+@require_perm(Perm.VIEW)
+def audit_log(request):
+    form = AuditLogFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    page = Paginator(audit_entries(**filters), 50).get_page(request.GET.get("page"))
+    labels = dict(AuditAction.choices)
+    for entry in page:
+        entry.action_label = labels.get(entry.action, entry.action)
+    return render(request, "defender/audit_log.html", {"title": "Audit log", "form": form, "page": page})

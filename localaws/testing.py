@@ -2,6 +2,7 @@
 
 One emulator serves the whole session on a free loopback port (so processes the tests start, such as a
 Celery worker, can reach it too); every test that asks for ``aws`` starts from an empty account.
+``fake_graph`` is a local Microsoft Graph and Entra ID token endpoint of its own for each test.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from localaws.emulator import Emulator
+from localaws.graph import FakeGraph
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +37,16 @@ def aws(aws_emulator: Emulator, settings) -> Iterator[Emulator]:
     finally:
         # Authentication is process-wide in moto: never let one test's switch leak into the next.
         aws_emulator.disable_auth()
+
+
+@pytest.fixture
+def fake_graph() -> Iterator[FakeGraph]:
+    """A fake Microsoft Graph with a fresh tenant, for this test: ``.base_url`` (Graph),
+    ``.login_url`` (token endpoint), ``.tenant_id``, ``.client_id``, ``.client_secret``, ``.users``,
+    ``.requests``, ``.add_user(...)``, ``.delete_user(id)``, ``.fail_next(status, retry_after=...)``.
+    Each test gets new tenant and client IDs, so tokens cached by the product never carry over."""
+    graph = FakeGraph().start()
+    try:
+        yield graph
+    finally:
+        graph.stop()

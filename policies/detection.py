@@ -119,9 +119,14 @@ def detect(*, activity_ids: Collection[int]) -> list[Finding]:
     compiled = [compile_policy(spec_of(p)) for p in policies]
     activity_policies = [c for c in compiled if c.spec.type == Policy.Type.ACTIVITY]
     findings = evaluate_batch(activity_policies, activities, history=DbHistory())
-    context = {"directory": directory_snapshot()}
-    for policy, compiled_policy in zip(policies, compiled, strict=True):
-        if compiled_policy.spec.type == Policy.Type.ANOMALY:
+    anomaly = [(p, c) for p, c in zip(policies, compiled, strict=True) if c.spec.type == Policy.Type.ANOMALY]
+    if anomaly:
+        # One query makes every missing state row, instead of a get_or_create per policy and batch.
+        DetectorState.objects.bulk_create(
+            [DetectorState(policy=policy) for policy, _ in anomaly], ignore_conflicts=True
+        )
+        context = {"directory": directory_snapshot()}
+        for policy, compiled_policy in anomaly:
             findings.extend(_run_detector(policy, compiled_policy, activities, context))
     findings.sort(key=lambda f: (f.first_seen, f.policy_key, f.key))
     return findings
@@ -130,9 +135,13 @@ def detect(*, activity_ids: Collection[int]) -> list[Finding]:
 def _run_detector(
     policy: Policy, compiled: CompiledPolicy, activities: list[dict], context: dict
 ) -> list[Finding]:
+    """One detector under its own row lock: workers detecting other batches run the other
+    detectors meanwhile, and each state sees every batch in turn."""
     with transaction.atomic():
-        row, _ = DetectorState.objects.select_for_update().get_or_create(policy=policy)
-        states = {compiled.spec.key: row.state}
+        state = (
+            DetectorState.objects.select_for_update().filter(policy=policy).values_list("state", flat=True)[0]
+        )
+        states = {compiled.spec.key: state}
         found = evaluate_batch([compiled], activities, states=states, context=context)
-        DetectorState.objects.filter(pk=row.pk).update(state=states[compiled.spec.key])
+        DetectorState.objects.filter(policy=policy).update(state=states[compiled.spec.key])
     return found

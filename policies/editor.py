@@ -297,6 +297,8 @@ def policy_import_yaml(*, text: str, by=None) -> tuple[Policy, bool]:
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise PolicyFileError("The policy file needs a name.")
+    if not _storable_text(data):
+        raise PolicyFileError("The policy file contains a NUL character or invalid Unicode text.")
     # The API's serializer checks every field's type, as for a policy posted to /api/v1/policies/.
     from policies.serializers import PolicySerializer
 
@@ -306,6 +308,17 @@ def policy_import_yaml(*, text: str, by=None) -> tuple[Policy, bool]:
         raise PolicyFileError(_first_error(serializer.errors))
     policy = policy_save(policy=existing, data=dict(serializer.validated_data), by=by)
     return policy, existing is None
+
+
+def _storable_text(value: Any) -> bool:
+    """No NUL character (PostgreSQL refuses it) and no lone surrogate (not UTF-8) in any key or text."""
+    if isinstance(value, str):
+        return "\x00" not in value and not any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, Mapping):
+        return all(_storable_text(k) and _storable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable_text(item) for item in value)
+    return True
 
 
 def _first_error(errors: Any, prefix: str = "") -> str:

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from defender.audit import AuditAction, audit_record
 from policies.builtin import install_builtin_policies
 from policies.engine.filters import FilterError, normalize_filters
 from policies.models import Policy, PolicyChange
@@ -119,7 +120,21 @@ def policy_save(*, policy: Policy | None, data: dict[str, Any], by=None) -> Poli
             changed_at=now,
             changes=changes,
         )
+        audit_record(
+            action=_audit_action(creating, changes, policy),
+            target=policy,
+            actor=by,
+            details={"changed": sorted(changes)},
+        )
     return policy
+
+
+def _audit_action(creating: bool, changes: dict[str, Any], policy: Policy) -> str:
+    if creating:
+        return AuditAction.POLICY_CREATE
+    if set(changes) == {"enabled"}:
+        return AuditAction.POLICY_ENABLE if policy.enabled else AuditAction.POLICY_DISABLE
+    return AuditAction.POLICY_UPDATE
 
 
 def policy_set_enabled(*, policy: Policy, enabled: bool, by=None) -> Policy:
@@ -128,6 +143,7 @@ def policy_set_enabled(*, policy: Policy, enabled: bool, by=None) -> Policy:
 
 def policy_delete(*, policy: Policy, by=None) -> None:
     """Delete a policy; its alerts stay (they keep their title and evidence)."""
+    audit_record(action=AuditAction.POLICY_DELETE, target=policy, actor=by)
     policy.delete()
 
 

@@ -247,10 +247,11 @@ def _page_extra(policy: Policy) -> dict:
 
 @require_perm(Perm.VIEW)
 def policy_detail(request, pk: int):
-    policy = _policy(pk)
     can_operate = request.user.has_perm(Perm.OPERATE)
+    # Refused before the lookup, so a reader's POST learns nothing about which policies exist.
     if request.method == "POST" and not can_operate:
         raise PermissionDenied("Your role does not allow this action.")
+    policy = _policy(pk)
     data = request.POST if request.method == "POST" else None
     if policy.type == Policy.Type.ACTIVITY:
         values = {name: getattr(policy, name) for name in services.EDITABLE_FIELDS}

@@ -14,7 +14,7 @@ MODULES = ROOT / "node_modules"
 VENDOR = ROOT / "static" / "vendor"
 ICONS = MODULES / "@fluentui" / "svg-icons" / "icons"
 # {% icon "name" %} in templates, icon="name" in Python (navigation, page definitions) and includes.
-ICON_USE = re.compile(r"""(?:\{%\s*icon\s+|\bicon=)["']([a-z0-9_]+)["']""")
+ICON_USE = re.compile(r"""(?:\{%\s*icon\s+|\bicon\s*=\s*)["']([a-z0-9_]+)["']""")
 SKIP = {".venv", "node_modules", "static", "staticfiles", "var"}
 
 
@@ -45,9 +45,10 @@ def main() -> int:
         return 1
     VENDOR.mkdir(parents=True, exist_ok=True)
     shutil.copy(MODULES / "htmx.org" / "dist" / "htmx.min.js", VENDOR / "htmx.min.js")
+    shutil.copy(MODULES / "chart.js" / "dist" / "chart.umd.min.js", VENDOR / "chart.umd.min.js")
     names = used_icons()
     (VENDOR / "icons.svg").write_text(build_sprite(names))
-    print(f"static/vendor: htmx, {len(names)} icons")
+    print(f"static/vendor: htmx, chart.js, {len(names)} icons")
     return 0
 
 

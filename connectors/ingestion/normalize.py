@@ -836,6 +836,10 @@ def iter_records(data: bytes | bytearray | memoryview | str | IO) -> Iterator[An
         stream: IO[bytes] = io.BytesIO(data.encode("utf-8", "surrogatepass"))
     elif isinstance(data, (bytes, bytearray, memoryview)):
         content = bytes(data)
+        records = _trail_file_records(content)
+        if records is not None:
+            yield from records
+            return
         stream = io.BytesIO(content)
         if content[:2] == GZIP_MAGIC:
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
@@ -848,6 +852,19 @@ def iter_records(data: bytes | bytearray | memoryview | str | IO) -> Iterator[An
         yield from _records_in(stream, position)
     except (EOFError, zlib.error, gzip.BadGzipFile) as error:
         yield BadLine(position.line, "", f"the compressed file is damaged or truncated ({error})")
+
+
+def _trail_file_records(content: bytes) -> list | None:
+    """The records of what trails deliver, one ``{"Records": [...]}`` document, read whole in two C
+    calls (about twice as fast as the line reader); None for anything else, which the line reader
+    then reads with its error reporting."""
+    try:
+        value = orjson.loads(gzip.decompress(content) if content[:2] == GZIP_MAGIC else content)
+    except (EOFError, zlib.error, gzip.BadGzipFile, orjson.JSONDecodeError):
+        return None
+    if isinstance(value, dict) and "eventID" not in value and isinstance(value.get("Records"), list):
+        return value["Records"]
+    return None
 
 
 class _Position:

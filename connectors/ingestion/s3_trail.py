@@ -1,9 +1,11 @@
 """Ingestion from the gzipped CloudTrail log files a trail delivers to S3 (large accounts,
 organization trails). Keys sort by time within a region's prefix, so each region is listed from the
-last key read; every file is stored and marked read in one transaction, so none is read twice."""
+last key read; files are stored and marked read together, several to a transaction (up to
+RECORDS_PER_TRANSACTION records), so none is read twice."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,14 +16,15 @@ from connectors import aws
 from connectors.aws import ErrorKind
 from connectors.ingestion.errors import ConnectorBroken, TransientAwsError
 from connectors.ingestion.lookup_events import claim
-from connectors.ingestion.normalize import iter_records
-from connectors.ingestion.store import StoreResult, store_records
+from connectors.ingestion.normalize import BatchResult, iter_records, normalize_batch
+from connectors.ingestion.store import StoreResult, store_batches
 from connectors.models import Connector, IngestCheckpoint, TrailFileRead
 from connectors.services import connector_credentials, connector_mark_error
 from connectors.validation import explain
 from defender.ipintel.classify import IpClassifier
 
 RECORDS_PER_TRANSACTION = 5000
+FETCH_THREADS = 8
 
 
 def region_prefix(connector: Connector, region: str) -> str:
@@ -55,23 +58,45 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
     start_after = checkpoint.last_key or prefix + first_day
     classifier = IpClassifier.load()
     total = StoreResult()
+    pending: list[tuple[str, BatchResult]] = []
+    pending_records = 0
+
+    def flush() -> None:
+        nonlocal pending_records
+        if not pending:
+            return
+        total.merge(_store_files(connector, pending, classifier))
+        IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
+            last_key=pending[-1][0], running_since=timezone.now()
+        )
+        pending.clear()
+        pending_records = 0
+
+    def fetch(key: str) -> bytes:
+        return s3.get_object(Bucket=connector.trail_bucket, Key=key)["Body"].read()
+
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=connector.trail_bucket, Prefix=prefix, StartAfter=start_after
-        ):
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                if (
-                    not key.endswith(".json.gz")
-                    or TrailFileRead.objects.filter(connector=connector, key=key).exists()
-                ):
-                    continue
-                body = s3.get_object(Bucket=connector.trail_bucket, Key=key)["Body"]
-                total.merge(_store_file(connector, key, body, classifier))
-                IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
-                    last_key=key, running_since=timezone.now()
+        # S3 answers one GET at a time slowly: a few threads fetch ahead, in listing order.
+        with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="trail-fetch") as pool:
+            for page in s3.get_paginator("list_objects_v2").paginate(
+                Bucket=connector.trail_bucket, Prefix=prefix, StartAfter=start_after
+            ):
+                keys = [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(".json.gz")]
+                already = set(
+                    TrailFileRead.objects.filter(connector=connector, key__in=keys).values_list(
+                        "key", flat=True
+                    )
                 )
+                keys = [key for key in keys if key not in already]
+                for key, body in zip(keys, pool.map(fetch, keys), strict=True):
+                    batch = normalize_batch(iter_records(body))
+                    pending.append((key, batch))
+                    pending_records += batch.total
+                    if pending_records >= RECORDS_PER_TRANSACTION:
+                        flush()
+            flush()
     except (ClientError, BotoCoreError) as error:
+        flush()  # the files fetched before the failure stay read
         failure = aws.classify(error)
         IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
             last_error=str(failure)[:2000], last_run_at=now
@@ -90,18 +115,13 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
     return total
 
 
-def _store_file(connector: Connector, key: str, body, classifier: IpClassifier) -> StoreResult:
-    result = StoreResult()
+def _store_files(
+    connector: Connector, files: list[tuple[str, BatchResult]], classifier: IpClassifier
+) -> StoreResult:
+    """The records of several files and their marks as read, in one transaction."""
     with transaction.atomic():
-        chunk: list = []
-        for record in iter_records(body):
-            chunk.append(record)
-            if len(chunk) >= RECORDS_PER_TRANSACTION:
-                result.merge(
-                    store_records(connector=connector, records=chunk, source=key, classifier=classifier)
-                )
-                chunk = []
-        if chunk:
-            result.merge(store_records(connector=connector, records=chunk, source=key, classifier=classifier))
-        TrailFileRead.objects.create(connector=connector, key=key, records=result.read)
+        result = store_batches(connector=connector, batches=files, classifier=classifier)
+        TrailFileRead.objects.bulk_create(
+            [TrailFileRead(connector=connector, key=key, records=batch.total) for key, batch in files]
+        )
     return result

@@ -158,7 +158,7 @@ def evaluate_batch(
             continue
         state = states.setdefault(policy.spec.key, {}) if states is not None else {}
         found = detector(policy.spec, context).observe(selected, state)
-        if policy.spec.active_since is not None:
+        if found and policy.spec.active_since is not None:
             fresh = {activity_ref(a) for a in selected if policy.matches(a)}
             found = [f for f in found if _any_fresh(f, fresh)]
         findings.extend(found)

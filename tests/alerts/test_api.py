@@ -69,3 +69,37 @@ def test_reader_cannot_change(api_for, reader, alerts):
     )
     assert client.post("/api/v1/alerts/bulk-resolve/", {}, format="json").status_code == 403
     assert Alert.objects.get(pk=alerts[0].pk).status == "open"
+
+
+def test_list_shares_the_queue_filters(api_for, operator, alerts):
+    now = datetime.now(UTC)
+    anomaly = Alert.objects.create(
+        title="Anomaly",
+        severity="medium",
+        type="anomaly",
+        principal="arn:aws:iam::1:user/alice",
+        principal_name="alice",
+        assigned_to=operator,
+        first_activity_at=now,
+        last_activity_at=now,
+        dedup_key="api-anomaly",
+    )
+    client = api_for(operator)
+
+    def listed(**params) -> set[str]:
+        response = client.get("/api/v1/alerts/", params)
+        assert response.status_code == 200, response.content
+        return {row["title"] for row in response.json()["results"]}
+
+    assert listed(type="anomaly") == {"Anomaly"}
+    assert listed(principal="ALICE") == {"Anomaly"}
+    assert listed(assigned="me") == {"Anomaly"}
+    assert listed(status="unresolved", severity="low") == {"A2"}
+    today = anomaly.created_at.date().isoformat()
+    assert listed(date_from=today, date_to=today) == {"A0", "A1", "A2", "Anomaly"}
+    assert listed(date_to="2001-01-01") == set()
+    assert client.get("/api/v1/alerts/", {"date_from": "someday"}).status_code == 400
+
+
+def test_api_needs_a_user(alerts):
+    assert APIClient().get("/api/v1/alerts/").status_code in (401, 403)

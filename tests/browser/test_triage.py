@@ -84,10 +84,43 @@ def alerts(db):
     return travel
 
 
+CANVAS_INK = """() => {
+  const canvas = document.getElementById("alerts-over-time-chart");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i]) painted++;
+  return painted;
+}"""
+
+
 def test_triage_from_home_bulk_dismiss_and_reader(page, sign_in, screenshot, operator, reader, alerts):
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
     sign_in(operator)
-    recent = page.locator("section").filter(has_text="Newest open alerts")
-    recent.get_by_role("link", name=TITLE).click()
+
+    # Home: the chart of the last 30 days is drawn from the page's data, stacked by severity.
+    expect(page.locator("#alerts-over-time-chart")).to_have_attribute("data-drawn", "true")
+    totals = page.evaluate(
+        "Chart.getChart('alerts-over-time-chart').data.datasets.map(d => d.data.reduce((a, b) => a + b, 0))"
+    )
+    assert totals == [1, 2, 1, 0]
+    assert page.evaluate(CANVAS_INK) > 1000
+    triage = page.locator("section").filter(has=page.get_by_role("heading", name="Alerts to triage first"))
+    expect(triage.locator("tbody a").first).to_have_text(TITLE)
+    expect(page.locator("section").filter(has_text="Top users")).to_contain_text("alice")
+    screenshot("dashboard")
+    assert errors == []
+
+    # The high-severity count opens the queue filtered to it.
+    page.get_by_role("link", name="1 open high severity alert", exact=True).click()
+    expect(page.get_by_role("heading", name="Alerts", exact=True)).to_be_visible()
+    assert "severity=high" in page.url
+    queue_rows = page.locator("table.alert-table tbody tr")
+    expect(queue_rows).to_have_count(1)
+    expect(page.locator(".tabs [aria-current=page]")).to_contain_text("Open and in progress")
+    screenshot("alert-queue-high")
+    queue_rows.get_by_role("link", name=TITLE).click()
 
     # The explanation: what happened, both places, distance, time and speed.
     expect(page.get_by_role("heading", name=TITLE, level=1)).to_be_visible()
@@ -188,3 +221,4 @@ def test_triage_from_home_bulk_dismiss_and_reader(page, sign_in, screenshot, ope
     for name in ("Assign to me", "Reopen", "Resolve", "Comment"):
         expect(page.get_by_role("button", name=name)).to_have_count(0)
     screenshot("alert-page-reader")
+    assert errors == []

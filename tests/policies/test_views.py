@@ -205,7 +205,8 @@ def test_template_prefills_the_editor_with_a_free_name(client_for, operator, bui
     assert "AuthorizeSecurityGroupIngress" in form.filter_rows[1].values
     page = response.content.decode()
     assert 'id="hints-event_name"' in page and "ModifySecurityGroupRules" in page
-    assert "Governance actions become available when the governance module is installed" in page
+    assert 'value="user_suspend"' in page
+    assert "governance module is installed" not in page
 
 
 def test_template_list_offers_the_ten_aws_templates(client_for, operator):

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.credentials_csv import parse_access_key_csv
+from connectors.directory import directory_import_csv
 from connectors.models import Connector
 from connectors.services import ConnectorSettings, ConnectorValidationError, connector_save
 from defender import services
@@ -119,6 +120,7 @@ class Command(BaseCommand):
             "Botnet",
             verbosity=0,
         )
+        directory_import_csv(data=(files / "directory.csv").read_bytes())
 
     def _connect_demo_account(self, out_dir: Path) -> None:
         """Through the same service as the wizard; the emulator's keys are new on every start."""

@@ -83,7 +83,8 @@ class Detector:
     ) -> Finding:
         """A finding of this detector's policy over ``activities`` (at least one). ``key`` defaults to
         policy + group + first activity, so re-running a batch finds the same finding again."""
-        ordered = sorted(activities, key=lambda a: (a["event_time"], str(activity_ref(a))))
+        # Same-second events (CloudTrail's precision) keep ingestion order: ids compare as numbers.
+        ordered = sorted(activities, key=lambda a: (a["event_time"], a.get("id") or 0, str(activity_ref(a))))
         first, last = ordered[0], ordered[-1]
         principal = first.get("principal", "") if principal is None else principal
         kept = ordered if len(ordered) <= MAX_FINDING_ACTIVITIES else ordered[-MAX_FINDING_ACTIVITIES:]
