@@ -65,6 +65,13 @@ CONNECTOR_USERS = (
         "read-only: governance disabled",
     ),
 )
+# The seed's policy cannot tell a bucket public through its bucket policy: the demo's administrator
+# also granted the demo connector the two reads the least-privilege policy has (moto authorizes
+# GetPublicAccessBlock as s3:ListBucket, hence the third).
+BUCKET_STATE_READS = (
+    "defender-connector",
+    ["s3:GetBucketPolicyStatus", "s3:GetBucketPublicAccessBlock", "s3:ListBucket"],
+)
 IMAGES = {"us-east-1": "ami-0c101f26f147fa7fd", "eu-west-1": "ami-0d64bb532e0502c46"}
 SAMPLE_OBJECTS = {
     "hanbit-press-kit": ("logo.png", "brand-guidelines.pdf", "press-release-2025-03.pdf"),
@@ -224,6 +231,12 @@ class _Applier:
             )
             _tolerate(iam.create_user, UserName=user, Tags=[{"Key": "purpose", "Value": "defender-for-aws"}])
             iam.attach_user_policy(UserName=user, PolicyArn=policy_arn)
+            if user == BUCKET_STATE_READS[0]:
+                iam.put_user_policy(
+                    UserName=user,
+                    PolicyName="DefenderBucketPublicState",
+                    PolicyDocument=json.dumps(policy_document(BUCKET_STATE_READS[1])),
+                )
             for key in iam.list_access_keys(UserName=user)["AccessKeyMetadata"]:
                 iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
             key = iam.create_access_key(UserName=user)["AccessKey"]
