@@ -4,6 +4,7 @@ from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
@@ -94,6 +95,13 @@ class ActivityCursorPagination(CursorPagination):
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def decode_cursor(self, request):
+        # A cursor the client mangled is a bad parameter (400), not a missing page (DRF's 404).
+        try:
+            return super().decode_cursor(request)
+        except NotFound as error:
+            raise ValidationError({"cursor": [str(error.detail)]}) from error
 
 
 @extend_schema_view(

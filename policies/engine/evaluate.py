@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from policies.engine.detectors.registry import get_detector
-from policies.engine.fields import ActivityLike, activity_ref, as_activity, ip_or_source
+from policies.engine.fields import ActivityLike, activity_ref, as_activity, ip_or_source, time_order
 from policies.engine.findings import MAX_FINDING_ACTIVITIES, Finding, iso
 from policies.engine.spec import (
     GROUP_IP,
@@ -111,8 +111,8 @@ def group_value(activity: ActivityLike, group_by: str) -> str:
     return ""
 
 
-def _time_key(activity: ActivityLike) -> tuple[datetime, str]:
-    return activity["event_time"], str(activity_ref(activity))
+def _time_key(activity: ActivityLike) -> tuple[datetime, int, str]:
+    return time_order(activity)
 
 
 # --------------------------------------------------------------------------------------------------

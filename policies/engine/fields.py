@@ -139,6 +139,12 @@ def activity_ref(activity: ActivityLike) -> Any:
     return pk if pk is not None else activity.get("event_id")
 
 
+def time_order(activity: ActivityLike) -> tuple[Any, int, str]:
+    """Event time, then ingestion order: CloudTrail times are to the second, and ids compare as numbers
+    (as strings, id 100 would sort before 99)."""
+    return activity["event_time"], activity.get("id") or 0, str(activity_ref(activity))
+
+
 def ip_or_source(activity: ActivityLike) -> str:
     """The caller's address, or what CloudTrail recorded instead (an AWS service's name)."""
     return activity.get("ip_address") or activity.get("source_ip") or ""

@@ -37,7 +37,7 @@ import pkgutil
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from policies.engine.fields import ActivityLike, activity_ref, ip_or_source
+from policies.engine.fields import ActivityLike, activity_ref, ip_or_source, time_order
 from policies.engine.findings import MAX_FINDING_ACTIVITIES, Finding
 from policies.engine.spec import PolicySpec
 
@@ -83,8 +83,7 @@ class Detector:
     ) -> Finding:
         """A finding of this detector's policy over ``activities`` (at least one). ``key`` defaults to
         policy + group + first activity, so re-running a batch finds the same finding again."""
-        # Same-second events (CloudTrail's precision) keep ingestion order: ids compare as numbers.
-        ordered = sorted(activities, key=lambda a: (a["event_time"], a.get("id") or 0, str(activity_ref(a))))
+        ordered = sorted(activities, key=time_order)
         first, last = ordered[0], ordered[-1]
         principal = first.get("principal", "") if principal is None else principal
         kept = ordered if len(ordered) <= MAX_FINDING_ACTIVITIES else ordered[-MAX_FINDING_ACTIVITIES:]
