@@ -16,12 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.db.models import Max, Model, QuerySet
-from django.urls import reverse
 
 from alerts.models import Alert, AlertEvent
+from alerts.notifications import alert_url
 from connectors.models import Activity
 from siem.formats import Record
 from siem.models import SiemCursor, SiemDestination
@@ -78,10 +77,6 @@ class Stream:
         return self.rows(destination).filter(pk__gt=after, pk__lte=up_to).order_by("pk")
 
 
-def _portal_url(name: str, *args: object) -> str:
-    return settings.PORTAL_URL.rstrip("/") + reverse(name, args=args)
-
-
 def _alert_fields(alert: Alert) -> dict:
     return {
         "alert_id": alert.pk,
@@ -95,7 +90,7 @@ def _alert_fields(alert: Alert) -> dict:
         "principal_name": alert.principal_name,
         "aws_account": alert.connector.account_id if alert.connector else None,
         "connector": alert.connector.name if alert.connector else None,
-        "url": _portal_url("alerts:detail", alert.pk),
+        "url": alert_url(alert),
     }
 
 
@@ -142,7 +137,7 @@ def alert_record(alert: Alert) -> Record:
         "cs5Label": "principalArn",
         "cs5": alert.principal,
         "cs6Label": "alertUrl",
-        "cs6": _portal_url("alerts:detail", alert.pk),
+        "cs6": alert_url(alert),
     }
     return Record(
         msgid="alert",
@@ -186,7 +181,7 @@ def alert_update_record(event: AlertEvent) -> Record:
         "cs4Label": "classification",
         "cs4": alert.classification,
         "cs6Label": "alertUrl",
-        "cs6": _portal_url("alerts:detail", alert.pk),
+        "cs6": alert_url(alert),
     }
     return Record(
         msgid="alert_update",
