@@ -81,13 +81,39 @@ def stop_worker(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(celery_worker_env, aws_emulator):
+def celery_worker_process(celery_worker_env, aws_emulator):
     """A worker on every queue, pointed at the test database, the test broker and the local AWS
     emulator, for the whole session."""
     env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws_emulator.endpoint_url}
     process = start_worker(env, Path(os.environ.get("VAR_DIR", ROOT / "var")) / "test-worker.log")
     yield process
     stop_worker(process)
+
+
+@pytest.fixture
+def celery_worker(celery_worker_process):
+    """The session's worker, left idle when the test ends: a task still running (a follow-up the
+    test did not wait for) would otherwise hold row locks while the test database is flushed, and
+    the flush deadlocks or the next test finds its rows."""
+    yield celery_worker_process
+    wait_for(_worker_idle, timeout=60, interval=0.3)
+
+
+def _worker_idle() -> bool:
+    from django.conf import settings
+
+    from defender.celery import app
+
+    with app.connection_for_read() as broker:
+        for queue in settings.CELERY_TASK_QUEUES:
+            _, waiting, _ = broker.default_channel.queue_declare(queue=queue.name)
+            if waiting:
+                return False
+    inspect = app.control.inspect(timeout=1)
+    for busy in (inspect.active(), inspect.reserved(), inspect.scheduled()):
+        if busy is None or any(busy.values()):
+            return False
+    return True
 
 
 def wait_for(condition, timeout: float = 30, interval: float = 0.2):
