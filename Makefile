@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test run lint bench setup assets migrate clean
+.PHONY: demo test run lint bench soak setup assets migrate clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +46,10 @@ lint: $(VENV)/.installed
 ## make bench: benchmarks on throwaway PostgreSQL and Redis; figures printed and saved in var/bench/
 bench: setup
 	bash scripts/bench.sh
+
+## make soak: tests/load at a bigger size (LOAD_REQUESTS, LOAD_CONCURRENCY, LOAD_EVENTS...): zero errors, no lost events
+soak: setup
+	bash scripts/soak.sh
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor staticfiles

@@ -46,6 +46,8 @@ def main() -> int:
     VENDOR.mkdir(parents=True, exist_ok=True)
     shutil.copy(MODULES / "htmx.org" / "dist" / "htmx.min.js", VENDOR / "htmx.min.js")
     shutil.copy(MODULES / "chart.js" / "dist" / "chart.umd.min.js", VENDOR / "chart.umd.min.js")
+    # The file names its source map: production's collectstatic (manifest storage) fails without it.
+    shutil.copy(MODULES / "chart.js" / "dist" / "chart.umd.min.js.map", VENDOR / "chart.umd.min.js.map")
     names = used_icons()
     (VENDOR / "icons.svg").write_text(build_sprite(names))
     print(f"static/vendor: htmx, chart.js, {len(names)} icons")
