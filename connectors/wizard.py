@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
@@ -36,107 +36,85 @@ STEPS = [
 STEP_KEYS = [key for key, _ in STEPS]
 
 
+def _blank_settings() -> ConnectorSettings:
+    # An empty auth method and history mark the Connection type and History steps as still to do.
+    return ConnectorSettings(name="", auth_method="", history_days=0)
+
+
 @dataclass
 class Draft:
-    name: str = ""
-    auth_method: str = ""
-    access_key_id: str = ""
+    """The wizard's answers so far: the ConnectorSettings it will save, bar the secret, which the
+    session keeps only encrypted (``secret_token``), and the last validation report with what it
+    was run on."""
+
+    config: ConnectorSettings = field(default_factory=_blank_settings)
     secret_token: str = ""
-    role_arn: str = ""
-    external_id: str = ""
-    all_regions: bool = True
-    regions: list[str] = field(default_factory=list)
-    endpoint_url: str = ""
-    history_days: int = 0
-    ingest_mode: str = Connector.IngestMode.LOOKUP_EVENTS
-    trail_bucket: str = ""
-    trail_prefix: str = ""
-    report: list[dict] | None = None
+    report: ValidationReport | None = None
     report_fingerprint: str = ""
-    report_account_id: str = ""
-    report_caller_arn: str = ""
-    report_governance: bool = False
-    report_governance_reason: str = ""
-    report_logs_all_regions: bool | None = None
 
     @classmethod
     def for_connector(cls, connector: Connector) -> Draft:
+        saved = {
+            f.name: getattr(connector, f.name)
+            for f in fields(ConnectorSettings)
+            if f.name != "secret_access_key"
+        }
+        return cls(config=ConnectorSettings(**{**saved, "regions": tuple(connector.regions)}))
+
+    @classmethod
+    def from_session(cls, stored: dict) -> Draft:
+        report = stored["report"]
         return cls(
-            name=connector.name,
-            auth_method=connector.auth_method,
-            access_key_id=connector.access_key_id,
-            role_arn=connector.role_arn,
-            external_id=connector.external_id,
-            all_regions=not connector.regions,
-            regions=list(connector.regions),
-            endpoint_url=connector.endpoint_url,
-            history_days=connector.history_days,
-            ingest_mode=connector.ingest_mode,
-            trail_bucket=connector.trail_bucket,
-            trail_prefix=connector.trail_prefix,
+            config=ConnectorSettings(**{**stored["config"], "regions": tuple(stored["config"]["regions"])}),
+            secret_token=stored["secret_token"],
+            report=ValidationReport(**{**report, "checks": [Check(**c) for c in report["checks"]]})
+            if report
+            else None,
+            report_fingerprint=stored["report_fingerprint"],
         )
 
+    def update(self, **changes) -> None:
+        self.config = replace(self.config, **changes)
+
     def completed(self, step: str) -> bool:
+        config = self.config
         if step == "name":
-            return bool(self.name)
+            return bool(config.name)
         if step == "method":
-            return bool(self.auth_method)
+            return bool(config.auth_method)
         if step == "credentials":
-            if self.auth_method == Connector.AuthMethod.ASSUME_ROLE:
-                return bool(self.role_arn)
-            return bool(self.access_key_id and self.secret_token)
+            if config.auth_method == Connector.AuthMethod.ASSUME_ROLE:
+                return bool(config.role_arn)
+            return bool(config.access_key_id and self.secret_token)
         if step == "history":
-            return bool(self.history_days)
+            return bool(config.history_days)
         return False
 
     def settings(self) -> ConnectorSettings:
-        return ConnectorSettings(
-            name=self.name,
-            auth_method=self.auth_method,
-            access_key_id=self.access_key_id,
-            secret_access_key=crypto.decrypt(self.secret_token) if self.secret_token else "",
-            role_arn=self.role_arn,
-            external_id=self.external_id,
-            regions=() if self.all_regions else tuple(self.regions),
-            endpoint_url=self.endpoint_url,
-            history_days=self.history_days,
-            ingest_mode=self.ingest_mode,
-            trail_bucket=self.trail_bucket,
-            trail_prefix=self.trail_prefix,
-        )
+        secret = crypto.decrypt(self.secret_token) if self.secret_token else ""
+        return replace(self.config, secret_access_key=secret)
 
     def fingerprint(self) -> str:
         """Changes whenever anything the validation depends on changes."""
+        config = self.config
         material = [
-            self.auth_method,
-            self.access_key_id,
+            config.auth_method,
+            config.access_key_id,
             self.secret_token,
-            self.role_arn,
-            self.external_id,
-            self.endpoint_url,
+            config.role_arn,
+            config.external_id,
+            config.endpoint_url,
         ]
         return hashlib.sha256(json.dumps(material).encode()).hexdigest()
 
     def store_report(self, report: ValidationReport) -> None:
-        self.report = report.as_list()
+        self.report = report
         self.report_fingerprint = self.fingerprint()
-        self.report_account_id = report.account_id
-        self.report_caller_arn = report.caller_arn
-        self.report_governance = report.governance_enabled
-        self.report_governance_reason = report.governance_reason
-        self.report_logs_all_regions = report.logs_all_regions
 
     def current_report(self) -> ValidationReport | None:
         if self.report is None or self.report_fingerprint != self.fingerprint():
             return None
-        return ValidationReport(
-            checks=[Check(**c) for c in self.report],
-            account_id=self.report_account_id,
-            caller_arn=self.report_caller_arn,
-            governance_enabled=self.report_governance,
-            governance_reason=self.report_governance_reason,
-            logs_all_regions=self.report_logs_all_regions,
-        )
+        return self.report
 
 
 def _session_key(connector: Connector | None) -> str:
@@ -145,8 +123,9 @@ def _session_key(connector: Connector | None) -> str:
 
 def _load(request, connector: Connector | None) -> Draft:
     stored = request.session.get(_session_key(connector))
-    if stored:
-        return Draft(**stored)
+    # A draft saved by an earlier release (flat fields, no "config") is dropped: the wizard starts again.
+    if stored and "config" in stored:
+        return Draft.from_session(stored)
     return Draft.for_connector(connector) if connector else Draft()
 
 
@@ -185,7 +164,7 @@ def _context(request, step: str, draft: Draft, connector: Connector | None, **ex
         "read_only_policy": iam_policies.READ_ONLY_POLICY_JSON,
         "trust_policy": iam_policies.as_json(
             iam_policies.trust_policy_document(
-                "arn:aws:iam::<portal account ID>:root", draft.external_id or "<external ID>"
+                "arn:aws:iam::<portal account ID>:root", draft.config.external_id or "<external ID>"
             )
         ),
         **extra,
@@ -229,9 +208,9 @@ def _advance(request, draft: Draft, connector: Connector | None, step: str):
 
 
 def _name_step(request, draft: Draft, connector):
-    form = NameForm(request.POST or None, connector=connector, initial={"name": draft.name})
+    form = NameForm(request.POST or None, connector=connector, initial={"name": draft.config.name})
     if request.method == "POST" and form.is_valid():
-        draft.name = form.cleaned_data["name"]
+        draft.update(name=form.cleaned_data["name"])
         return _advance(request, draft, connector, "name")
     return render(
         request, "connectors/wizard_step.html", _context(request, "name", draft, connector, form=form)
@@ -239,12 +218,14 @@ def _name_step(request, draft: Draft, connector):
 
 
 def _method_step(request, draft: Draft, connector):
-    form = MethodForm(request.POST or None, initial={"auth_method": draft.auth_method or "access_keys"})
+    form = MethodForm(
+        request.POST or None, initial={"auth_method": draft.config.auth_method or "access_keys"}
+    )
     if request.method == "POST" and form.is_valid():
-        draft.auth_method = form.cleaned_data["auth_method"]
-        if draft.auth_method == Connector.AuthMethod.ASSUME_ROLE and not draft.external_id:
+        draft.update(auth_method=form.cleaned_data["auth_method"])
+        if draft.config.auth_method == Connector.AuthMethod.ASSUME_ROLE and not draft.config.external_id:
             # AWS's advice against the confused deputy: an external ID the portal chooses.
-            draft.external_id = secrets.token_hex(16)
+            draft.update(external_id=secrets.token_hex(16))
         return _advance(request, draft, connector, "method")
     return render(
         request, "connectors/wizard_step.html", _context(request, "method", draft, connector, form=form)
@@ -252,13 +233,14 @@ def _method_step(request, draft: Draft, connector):
 
 
 def _credentials_step(request, draft: Draft, connector):
-    role = draft.auth_method == Connector.AuthMethod.ASSUME_ROLE
+    config = draft.config
+    role = config.auth_method == Connector.AuthMethod.ASSUME_ROLE
     initial = {
-        "access_key_id": draft.access_key_id,
-        "role_arn": draft.role_arn,
-        "all_regions": draft.all_regions,
-        "regions": draft.regions,
-        "endpoint_url": draft.endpoint_url,
+        "access_key_id": config.access_key_id,
+        "role_arn": config.role_arn,
+        "all_regions": not config.regions,
+        "regions": list(config.regions),
+        "endpoint_url": config.endpoint_url,
     }
     data = request.POST if request.method == "POST" else None
     if role:
@@ -270,14 +252,15 @@ def _credentials_step(request, draft: Draft, connector):
     if request.method == "POST" and form.is_valid() and (role or _key_accepted(form, draft)):
         cleaned = form.cleaned_data
         if role:
-            draft.role_arn = cleaned["role_arn"]
+            draft.update(role_arn=cleaned["role_arn"])
         else:
-            draft.access_key_id = cleaned["access_key_id"]
+            draft.update(access_key_id=cleaned["access_key_id"])
             if cleaned.get("secret_access_key"):
                 draft.secret_token = crypto.encrypt(cleaned["secret_access_key"])
-        draft.all_regions = cleaned["all_regions"]
-        draft.regions = [] if cleaned["all_regions"] else cleaned["regions"]
-        draft.endpoint_url = cleaned.get("endpoint_url", draft.endpoint_url) or ""
+        draft.update(
+            regions=() if cleaned["all_regions"] else tuple(cleaned["regions"]),
+            endpoint_url=cleaned.get("endpoint_url", config.endpoint_url) or "",
+        )
         return _advance(request, draft, connector, "credentials")
     return render(
         request,
@@ -310,18 +293,21 @@ def _key_accepted(form: AccessKeyForm, draft: Draft) -> bool:
 
 
 def _history_step(request, draft: Draft, connector):
+    config = draft.config
     initial = {
-        "history_days": draft.history_days or 7,
-        "ingest_mode": draft.ingest_mode,
-        "trail_bucket": draft.trail_bucket,
-        "trail_prefix": draft.trail_prefix,
+        "history_days": config.history_days or Connector.HistoryDays.WEEK,
+        "ingest_mode": config.ingest_mode,
+        "trail_bucket": config.trail_bucket,
+        "trail_prefix": config.trail_prefix,
     }
     form = HistoryForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        draft.history_days = form.cleaned_data["history_days"]
-        draft.ingest_mode = form.cleaned_data["ingest_mode"]
-        draft.trail_bucket = form.cleaned_data["trail_bucket"].strip()
-        draft.trail_prefix = form.cleaned_data["trail_prefix"].strip()
+        draft.update(
+            history_days=form.cleaned_data["history_days"],
+            ingest_mode=form.cleaned_data["ingest_mode"],
+            trail_bucket=form.cleaned_data["trail_bucket"].strip(),
+            trail_prefix=form.cleaned_data["trail_prefix"].strip(),
+        )
         return _advance(request, draft, connector, "history")
     return render(
         request, "connectors/wizard_step.html", _context(request, "history", draft, connector, form=form)

@@ -8,6 +8,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from alerts.models import Alert
+from governance.models import GovernanceRun
 from policies.models import Policy
 from tests.governance.conftest import connector, public_bucket, s3  # noqa: F401 - fixtures
 
@@ -100,3 +101,79 @@ def test_make_a_public_bucket_private_from_its_alert_then_revert(
     expect(page.locator("#history")).to_contain_text(f"reverted Make bucket private on {public_bucket}")
     expect(page.locator("#governance-panel")).to_contain_text("Actions run for this alert")
     screenshot("governance-alert-panel")
+
+
+def test_the_log_fits_its_card_with_long_names_and_errors(
+    page,
+    sign_in,
+    screenshot,
+    operator,
+    reader,
+    connector,  # noqa: F811 - the fixture imported above
+):
+    """At 1440 px nothing scrolls sideways: long policy names and alert titles end in an ellipsis with
+    the full text in a tooltip, long targets wrap and a long error stops after two lines."""
+    policy = Policy.objects.create(
+        name="Buckets that become public in production accounts owned by the payments team",
+        type=Policy.Type.FILE,
+        severity="high",
+        enabled=False,
+        governance_actions=["s3_remove_collaborator"],
+    )
+    now = datetime.now(UTC)
+    alert = Alert.objects.create(
+        title="S3 bucket payments-public-eu-west-1-customer-statements-archive is publicly accessible",
+        severity="high",
+        policy=policy,
+        type=policy.type,
+        connector=connector,
+        first_activity_at=now,
+        last_activity_at=now,
+        dedup_key="journey-long-names",
+    )
+    target = "payments-public-eu-west-1-customer-statements-archive-2026-retention-bucket"
+    error = "AccessDenied: " + "the role may not call s3:PutBucketAcl on this bucket; " * 8
+    GovernanceRun.objects.create(
+        action="s3_remove_collaborator",
+        target_type=GovernanceRun.TargetType.BUCKET,
+        target=target,
+        connector=connector,
+        alert=alert,
+        policy=policy,
+        status=GovernanceRun.Status.FAILED,
+        attempts=3,
+        error=error,
+        finished_at=now,
+    )
+    GovernanceRun.objects.create(
+        action="user_require_sign_in",
+        target_type=GovernanceRun.TargetType.USER,
+        target="arn:aws:iam::123456789012:user/service-accounts/payments-statement-exporter",
+        connector=connector,
+        alert=alert,
+        triggered_by=operator,
+        status=GovernanceRun.Status.SUCCEEDED,
+        attempts=1,
+        summary="Deleted the console password and deactivated 2 access keys of payments-statement-exporter.",
+        finished_at=now,
+    )
+    sign_in(operator)
+    page.goto(reverse("governance:log"))
+    runs = page.locator("#runs")
+    expect(runs.locator("tbody tr")).to_have_count(2)
+    assert runs.evaluate("card => card.scrollWidth <= card.clientWidth"), (
+        "the governance log scrolls sideways"
+    )
+    failed = runs.locator("tbody tr", has_text="Remove bucket collaborator")
+    expect(failed.get_by_role("link", name=policy.name)).to_have_attribute("title", f"Policy: {policy.name}")
+    expect(failed.get_by_role("link", name=alert.title)).to_have_attribute("title", f"Alert: {alert.title}")
+    expect(failed.locator(".outcome [title]")).to_have_attribute("title", error)
+    expect(failed).to_contain_text("3 attempts")
+    expect(failed.get_by_role("button", name="Retry")).to_be_visible()
+    screenshot("governance-log-long-names")
+
+    page.context.clear_cookies()
+    sign_in(reader)
+    page.goto(reverse("governance:log"))
+    expect(page.locator("#runs tbody tr")).to_have_count(2)
+    expect(page.locator("#runs").get_by_role("button")).to_have_count(0)

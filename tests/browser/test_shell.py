@@ -51,6 +51,8 @@ def test_reader_has_no_users_page_and_admin_adds_a_user(
     expect(page.get_by_role("status")).to_contain_text("User dana was created as Security operator.")
     row = page.get_by_role("row").filter(has_text="dana")
     expect(row).to_contain_text("Security operator")
+    own_row = page.get_by_role("row").filter(has_text=admin.username)
+    expect(own_row.get_by_role("button", name="You cannot disable your own account")).to_be_disabled()
     screenshot("users")
     row.get_by_role("button", name="Disable dana").click()
     expect(page.get_by_role("dialog")).to_contain_text("Disable dana?")

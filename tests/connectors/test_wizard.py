@@ -200,3 +200,15 @@ def test_trail_file_mode_needs_a_bucket_and_is_saved(aws, connector_user, client
         "defender-trail-logs",
         "org",
     )
+
+
+def test_a_draft_saved_by_an_earlier_release_starts_the_wizard_again(client_for, admin, reader):
+    client = client_for(admin)
+    session = client.session
+    session["aws-wizard:new"] = {"name": "Old flat draft", "auth_method": "access_keys", "history_days": 7}
+    session.save()
+    response = client.get(step("history"))
+    assert response.status_code == 302 and response["Location"] == step("name")
+    page = client.get(step("name"))
+    assert page.status_code == 200 and b"Old flat draft" not in page.content
+    assert client_for(reader).get(step("name")).status_code == 403
