@@ -5,10 +5,11 @@ from datetime import date, datetime, time, timedelta
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from alerts.models import ALERT_TYPE_CHOICES, Alert
+from connectors.filters import principal_condition
 from connectors.models import Connector
 from policies.models import Policy
 
@@ -71,9 +72,9 @@ class AlertFilter(django_filters.FilterSet):
         return queryset.filter(status__in=chosen & set(Alert.Status.values))
 
     def filter_principal(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        """The principal's key (an ARN, as the dashboard links) or its name as people type it."""
-        value = value.strip()
-        return queryset.filter(Q(principal=value) | Q(principal_name__iexact=value)) if value else queryset
+        """The principal's key (an ARN, as the dashboard links) or its name as people type it, by the
+        activity log's rule (``principal_condition``)."""
+        return queryset.filter(principal_condition(value)) if value.strip() else queryset
 
     def filter_assigned(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         if value == "none":

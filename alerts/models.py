@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, Value, When
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from connectors.models import Activity, Connector
@@ -7,6 +9,13 @@ from policies.models import Policy
 
 # A policy's type, or "system" for the portal's own alerts (a connected account in error).
 ALERT_TYPE_CHOICES = [*Policy.Type.choices, ("system", "System")]
+# Severities compare by rank, not by their names ("high" < "informational" < "low" < "medium").
+SEVERITY_RANKS = {
+    Policy.Severity.INFORMATIONAL: 1,
+    Policy.Severity.LOW: 2,
+    Policy.Severity.MEDIUM: 3,
+    Policy.Severity.HIGH: 4,
+}
 
 
 class Alert(models.Model):
@@ -25,6 +34,16 @@ class Alert(models.Model):
     title = models.CharField(max_length=500)
     description = models.TextField(blank=True)
     severity = models.CharField(max_length=16, choices=Policy.Severity.choices, db_index=True)
+    # Stored by the database from ``severity`` so that the severity sort and the dashboard's "to triage"
+    # list walk an index instead of ranking every alert on each request.
+    severity_rank = models.GeneratedField(
+        expression=Case(
+            *[When(severity=severity, then=Value(rank)) for severity, rank in SEVERITY_RANKS.items()],
+            default=Value(0),
+        ),
+        output_field=models.PositiveSmallIntegerField(),
+        db_persist=True,
+    )
     policy = models.ForeignKey(
         Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )
@@ -32,14 +51,14 @@ class Alert(models.Model):
     connector = models.ForeignKey(
         Connector, null=True, blank=True, on_delete=models.SET_NULL, related_name="alerts"
     )
-    principal = models.CharField(max_length=512, blank=True, db_index=True)
+    principal = models.CharField(max_length=512, blank=True)
     principal_name = models.CharField(max_length=256, blank=True)
     group_key = models.CharField(
         max_length=600,
         blank=True,
         help_text="principal:<key>, ip:<address> or blank: what later findings extend.",
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     evidence = models.JSONField(default=dict, blank=True)
     mitre_tactic = models.CharField(max_length=64, blank=True)
     ips = models.JSONField(default=list, blank=True)
@@ -79,9 +98,24 @@ class Alert(models.Model):
     class Meta:
         ordering = ["-created_at", "-pk"]
         indexes = [
-            models.Index(fields=["-created_at", "-id"], name="alert_created"),
+            # Severity last: the dashboard's alerts-over-time chart counts from this index alone.
+            models.Index(fields=["-created_at", "-id", "severity"], name="alert_created"),
             models.Index(fields=["policy", "created_at"], name="alert_policy_created"),
             models.Index(fields=["policy", "group_key", "-last_activity_at"], name="alert_policy_group"),
+            models.Index(fields=["-severity_rank", "-created_at", "-id"], name="alert_severity_rank"),
+            # The counts of the queue and the dashboard read these columns only (an index-only scan on
+            # PostgreSQL), never the alerts' rows.
+            models.Index(
+                fields=["status", "severity", "policy", "connector", "assigned_to"],
+                name="alert_status_counts",
+            ),
+            # Top principals by open alerts read this index only; its leading column serves the
+            # principal filter's exact key.
+            models.Index(
+                fields=["principal", "status", "severity", "principal_name"], name="alert_principal"
+            ),
+            # The principal filter matches a name case-insensitively (connectors.filters.principal_condition).
+            models.Index(Upper("principal_name"), name="alert_principal_name"),
         ]
 
     def __str__(self) -> str:

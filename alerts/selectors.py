@@ -1,9 +1,10 @@
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Case, Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404
@@ -18,13 +19,9 @@ from policies.models import Policy
 
 SEVERITY_ORDER = ["high", "medium", "low", "informational"]
 SEVERITY_LABELS = dict(Policy.Severity.choices)
-# Severities compare by rank, not by their names ("high" < "informational" < "low" < "medium").
-SEVERITY_RANK = Case(
-    *[When(severity=severity, then=Value(rank)) for rank, severity in enumerate(reversed(SEVERITY_ORDER), 1)],
-    default=Value(0),
-    output_field=IntegerField(),
-)
+UNRESOLVED_STATUSES = [Alert.Status.OPEN, Alert.Status.IN_PROGRESS]
 # Every sort walks with keyset pagination; the primary key breaks ties, so no row is skipped or repeated.
+# Severity sorts by the stored rank (Alert.severity_rank), which an index keeps in order.
 ALERT_ORDERS = {
     "-created_at": ("-created_at", "-pk"),
     "created_at": ("created_at", "pk"),
@@ -80,12 +77,7 @@ def alert_queue(
     data = params.copy()
     if not [value for value in data.getlist("status") if value]:
         data.setlist("status", [UNRESOLVED])
-    rows = _with_unread(
-        Alert.objects.select_related("policy", "connector", "assigned_to").annotate(
-            severity_rank=SEVERITY_RANK
-        ),
-        user,
-    )
+    rows = _with_unread(Alert.objects.select_related("policy", "connector", "assigned_to"), user)
     alert_filter = AlertFilter(data, queryset=rows, user=user)
     sort = sort if sort in ALERT_ORDERS else DEFAULT_SORT
     page = keyset_page(alert_filter.qs, cursor, size, ALERT_ORDERS[sort])
@@ -94,13 +86,13 @@ def alert_queue(
         _filtered_except(alert_filter, Alert.objects.all(), "severity")
         .order_by()
         .values_list("severity")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     statuses = dict(
         _filtered_except(alert_filter, Alert.objects.all(), "status")
         .order_by()
         .values_list("status")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     chosen_severities = alert_filter.form.cleaned_data.get("severity") or SEVERITY_ORDER
     status_counts = {
@@ -119,34 +111,58 @@ def alert_queue(
     )
 
 
-def open_alerts_summary(*, user: AbstractBaseUser) -> dict[str, Any]:
-    """Home's tiles in one query: open (unresolved) alerts per severity, per status, assigned to
-    ``user`` and unassigned."""
-    severity_counts = {severity: Count("id", filter=Q(severity=severity)) for severity in SEVERITY_ORDER}
-    totals = (
-        Alert.objects.exclude(status=Alert.Status.RESOLVED)
+@dataclass(frozen=True)
+class OpenAlertGroup:
+    """Unresolved alerts that share a status, severity, policy, connector and assignee."""
+
+    status: str
+    severity: str
+    policy_id: int | None
+    connector_id: int | None
+    assigned_to_id: int | None
+    n: int
+
+
+def open_alert_groups() -> list[OpenAlertGroup]:
+    """Unresolved alerts counted per status, severity, policy, connector and assignee in one query
+    that reads an index in its order (``alert_status_counts``), never the alerts' rows. The groups are
+    few (the combinations that occur), so the dashboard's tiles, top policies and connector health are
+    sums of them in Python instead of three aggregates over every alert."""
+    rows = (
+        Alert.objects.filter(status__in=UNRESOLVED_STATUSES)
         .order_by()
-        .aggregate(
-            **severity_counts,
-            total=Count("id"),
-            open=Count("id", filter=Q(status=Alert.Status.OPEN)),
-            in_progress=Count("id", filter=Q(status=Alert.Status.IN_PROGRESS)),
-            mine=Count("id", filter=Q(assigned_to_id=user.pk)),
-            unassigned=Count("id", filter=Q(assigned_to__isnull=True)),
-        )
+        .values_list("status", "severity", "policy_id", "connector_id", "assigned_to_id")
+        .annotate(n=Count("*"))
     )
-    return {"by_severity": [(severity, totals.pop(severity)) for severity in SEVERITY_ORDER], **totals}
+    return [OpenAlertGroup(*row) for row in rows]
+
+
+def open_alerts_summary(*, user: AbstractBaseUser, groups: list[OpenAlertGroup]) -> dict[str, Any]:
+    """Home's tiles from ``open_alert_groups()``: open (unresolved) alerts per severity, per status,
+    assigned to ``user`` and unassigned."""
+    by_severity: Counter[str] = Counter()
+    by_status: Counter[str] = Counter()
+    mine = unassigned = 0
+    for group in groups:
+        by_severity[group.severity] += group.n
+        by_status[group.status] += group.n
+        mine += group.n if group.assigned_to_id == user.pk else 0
+        unassigned += group.n if group.assigned_to_id is None else 0
+    return {
+        "by_severity": [(severity, by_severity[severity]) for severity in SEVERITY_ORDER],
+        "total": by_status.total(),
+        "open": by_status[Alert.Status.OPEN],
+        "in_progress": by_status[Alert.Status.IN_PROGRESS],
+        "mine": mine,
+        "unassigned": unassigned,
+    }
 
 
 def alerts_to_triage(*, user: AbstractBaseUser | None, limit: int = 8) -> list[Alert]:
     """Unresolved alerts, most severe first and newest within a severity: a bulk import of low
     findings does not push a high one out of sight."""
-    rows = Alert.objects.exclude(status=Alert.Status.RESOLVED).select_related("policy")
-    return list(
-        _with_unread(rows, user)
-        .annotate(severity_rank=SEVERITY_RANK)
-        .order_by("-severity_rank", "-created_at", "-pk")[:limit]
-    )
+    rows = Alert.objects.filter(status__in=UNRESOLVED_STATUSES).select_related("policy")
+    return list(_with_unread(rows, user).order_by(*ALERT_ORDERS["-severity"])[:limit])
 
 
 def alerts_over_time(*, days: int = CHART_DAYS) -> dict[str, Any]:
@@ -159,7 +175,7 @@ def alerts_over_time(*, days: int = CHART_DAYS) -> dict[str, Any]:
         .annotate(day=TruncDate("created_at"))
         .order_by()
         .values_list("day", "severity")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     for day, severity, count in rows:
         index = (day - first).days
@@ -184,41 +200,50 @@ def alerts_over_time(*, days: int = CHART_DAYS) -> dict[str, Any]:
 def top_principals(*, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
     """The principals with the most unresolved alerts: ``principal`` (key), ``name``, ``n``, ``high``."""
     return list(
-        Alert.objects.exclude(status=Alert.Status.RESOLVED)
+        Alert.objects.filter(status__in=UNRESOLVED_STATUSES)
         .exclude(principal="")
         .order_by()
         .values("principal")
         .annotate(
             name=Max("principal_name"),
-            n=Count("id"),
-            high=Count("id", filter=Q(severity=Policy.Severity.HIGH)),
+            n=Count("*"),
+            high=Count("severity", filter=Q(severity=Policy.Severity.HIGH)),
         )
         .order_by("-n", "principal")[:limit]
     )
 
 
-def top_policies(*, limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
-    """The policies with the most unresolved alerts: ``policy`` (id), ``name``, ``severity``, ``n``."""
-    return list(
-        Alert.objects.exclude(status=Alert.Status.RESOLVED)
-        .filter(policy__isnull=False)
-        .order_by()
-        .values("policy")
-        .annotate(name=Max("policy__name"), severity=Max("policy__severity"), n=Count("id"))
-        .order_by("-n", "name")[:limit]
-    )
+def top_policies(*, groups: list[OpenAlertGroup], limit: int = TOP_LIMIT) -> list[dict[str, Any]]:
+    """The policies with the most unresolved alerts, from ``open_alert_groups()``: ``policy`` (id),
+    ``name``, ``severity``, ``n``."""
+    counts: Counter[int] = Counter()
+    for group in groups:
+        if group.policy_id is not None:
+            counts[group.policy_id] += group.n
+    policies = Policy.objects.filter(pk__in=counts).values("pk", "name", "severity")
+    ranked = sorted(policies, key=lambda policy: (-counts[policy["pk"]], policy["name"]))
+    return [
+        {
+            "policy": policy["pk"],
+            "name": policy["name"],
+            "severity": policy["severity"],
+            "n": counts[policy["pk"]],
+        }
+        for policy in ranked[:limit]
+    ]
 
 
-def connector_health() -> list[Connector]:
-    """Every connected account with its unresolved alerts (``open_alerts``) and, while the first
-    history import runs, its progress (``import_progress``, 0 to 1)."""
-    connectors = list(
-        Connector.objects.annotate(
-            open_alerts=Count("alerts", filter=~Q(alerts__status=Alert.Status.RESOLVED))
-        ).order_by("name")
-    )
+def connector_health(*, groups: list[OpenAlertGroup]) -> list[Connector]:
+    """Every connected account with its unresolved alerts (``open_alerts``, from
+    ``open_alert_groups()``) and, while the first history import runs, its progress
+    (``import_progress``, 0 to 1)."""
+    open_alerts: Counter[int | None] = Counter()
+    for group in groups:
+        open_alerts[group.connector_id] += group.n
+    connectors = list(Connector.objects.order_by("name"))
     progress = backfill_progress(connectors)
     for connector in connectors:
+        connector.open_alerts = open_alerts[connector.pk]
         connector.import_progress = progress.get(connector.pk)
     return connectors
 
@@ -261,8 +286,7 @@ def principal_summary(*, alert: Alert, days: int = PRINCIPAL_DAYS) -> dict[str, 
         .first()
     )
     open_alerts = list(
-        Alert.objects.filter(principal=alert.principal)
-        .exclude(status=Alert.Status.RESOLVED)
+        Alert.objects.filter(principal=alert.principal, status__in=UNRESOLVED_STATUSES)
         .exclude(pk=alert.pk)
         .order_by("-created_at")
         .values("pk", "title", "severity")[:5]

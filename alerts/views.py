@@ -18,6 +18,7 @@ from alerts.selectors import (
     alerts_over_time,
     alerts_to_triage,
     connector_health,
+    open_alert_groups,
     open_alerts_summary,
     principal_summary,
     top_policies,
@@ -66,18 +67,19 @@ def dashboard(request):
     policies with the most open alerts, the alerts to triage first, and each account's health. Every
     number links to the alerts it counts."""
     over_time = alerts_over_time()
+    groups = open_alert_groups()
     return render(
         request,
         "alerts/dashboard.html",
         {
             "title": "Home",
-            "summary": open_alerts_summary(user=request.user),
+            "summary": open_alerts_summary(user=request.user, groups=groups),
             "chart": {"days": over_time["days"], "series": over_time["series"]},
             "over_time_rows": over_time["rows"],
             "to_triage": alerts_to_triage(user=request.user),
             "principals": top_principals(),
-            "policies": top_policies(),
-            "connectors": connector_health(),
+            "policies": top_policies(groups=groups),
+            "connectors": connector_health(groups=groups),
             "governance_recent_url": _url_if_routed("governance:recent"),
         },
     )
