@@ -43,8 +43,11 @@ def status_pill(value: str, label: str = "") -> str:
 
 
 @register.inclusion_tag("components/sort_header.html", takes_context=True)
-def sort_header(context, label: str, field: str) -> dict:
-    """A sortable column header: ?sort=field ascending, ?sort=-field descending."""
+def sort_header(context, label: str, field: str, numeric: bool = False) -> dict:
+    """A sortable column header: ?sort=field ascending, ?sort=-field descending.
+
+    ``numeric=True`` right-aligns the header for a column of figures; give its cells
+    ``class="numeric"`` too so the figures line up under it in tabular digits."""
     request = context["request"]
     current = request.GET.get("sort", context.get("default_sort", ""))
     if current == field:
@@ -57,4 +60,4 @@ def sort_header(context, label: str, field: str) -> dict:
     params["sort"] = next_sort
     params.pop("cursor", None)
     params.pop("page", None)
-    return {"label": label, "direction": direction, "query": params.urlencode()}
+    return {"label": label, "direction": direction, "query": params.urlencode(), "numeric": numeric}

@@ -29,6 +29,22 @@ def security_group_ingress(*, at: datetime, event_id: str) -> dict:
     return event
 
 
+def right_edge(locator) -> float:
+    box = locator.bounding_box()
+    return box["x"] + box["width"]
+
+
+def label_right_edge(header) -> float:
+    """Where a sortable header's label text ends (its sort icon aside)."""
+    return header.evaluate(
+        """th => {
+            const range = document.createRange();
+            range.selectNodeContents(th.querySelector(".sort-link").firstChild);
+            return range.getBoundingClientRect().right;
+        }"""
+    )
+
+
 @pytest.fixture
 def connector(db):
     policies_install_builtin()  # transactional tests start from an empty database
@@ -110,6 +126,11 @@ def test_create_from_template_preview_save_and_see_it_fire(
 
     page.reload()
     expect(page.get_by_role("row").filter(has_text=NAME).locator("td.open-alerts")).to_have_text("1")
+    # Counts are figures: they end flush with their header's label, in tabular digits.
+    count = page.get_by_role("row").filter(has_text=NAME).locator("td.open-alerts a")
+    header = page.get_by_role("columnheader", name="Open alerts")
+    assert right_edge(count) == pytest.approx(label_right_edge(header), abs=1)
+    expect(count.locator("xpath=..")).to_have_css("font-variant-numeric", "tabular-nums")
     screenshot("policies-list-alert")
     page.get_by_role("link", name=NAME).click()
     expect(page.locator("#open-alerts")).to_have_text("1")
