@@ -191,7 +191,7 @@ LOOKUP_EVENTS_PER_SECOND = env.float("LOOKUP_EVENTS_PER_SECOND", default=2.0)
 INGEST_CLAIM_SECONDS = env.int("INGEST_CLAIM_SECONDS", default=120)
 # Governance runs: attempts before a transient failure (throttling, network) fails the run, the first
 # retry's delay (doubling up to 10 minutes), and how long a run may stay running before the janitor
-# gives it back to the queue (its worker died).
+# fails it (its worker died during the action, which is never run twice).
 GOVERNANCE_MAX_ATTEMPTS = env.int("GOVERNANCE_MAX_ATTEMPTS", default=5)
 GOVERNANCE_RETRY_SECONDS = env.int("GOVERNANCE_RETRY_SECONDS", default=30)
 GOVERNANCE_STUCK_SECONDS = env.int("GOVERNANCE_STUCK_SECONDS", default=15 * 60)
@@ -216,6 +216,19 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task sent while the broker restarts waits for it (about a minute at most) rather than failing:
+# detection is sent once, after ingestion's commit, and a send that failed would never be repeated.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 20,
+    "interval_start": 0,
+    "interval_step": 1,
+    "interval_max": 3,
+}
+# Workers and beat started while the broker is down wait for it; a task running when the connection
+# drops finishes its work (its acknowledgement is lost, so the broker hands it out again later, which
+# tasks safe to run twice allow).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -1,7 +1,8 @@
 """Writes of the governance log. A run is created ``pending`` (by a person, the API or a policy) and
 sent to the ``governance`` queue after commit; ``run_execute`` claims it with a conditional update,
 so however often its task is delivered and however many workers there are, it executes once.
-Transient failures go back to ``pending`` and are retried with backoff; permanent ones fail at once."""
+Transient failures go back to ``pending`` and are retried with backoff; permanent ones fail at once.
+A run whose worker died during the action fails (``runs_fail_stuck``): it is never executed twice."""
 
 from __future__ import annotations
 
@@ -237,29 +238,31 @@ def _finish(run: GovernanceRun, status: str, **fields) -> None:
         setattr(run, name, value)
 
 
-def runs_requeue_stuck(*, now=None) -> int:
-    """Give back to the queue runs left ``running`` longer than GOVERNANCE_STUCK_SECONDS (their worker
-    died mid-run; Celery redelivers the task, but the run is claimed and would never be done)."""
+STUCK_MESSAGE = (
+    "The worker running it stopped before recording the outcome: the action may have taken effect. "
+    "Check the target, then retry if needed."
+)
+
+
+def runs_fail_stuck(*, now=None) -> int:
+    """Fail the runs left ``running`` longer than GOVERNANCE_STUCK_SECONDS: their worker died during
+    the action, which may or may not have reached AWS. Running it again could do it twice (and record
+    the already-changed state as the one to revert to), so a person checks and retries instead."""
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.GOVERNANCE_STUCK_SECONDS)
-    stuck = list(
-        GovernanceRun.objects.filter(status=GovernanceRun.Status.RUNNING, started_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )
-    )
-    requeued = 0
-    for run_id in stuck:
+    stuck = GovernanceRun.objects.filter(status=GovernanceRun.Status.RUNNING, started_at__lt=cutoff)
+    failed = 0
+    for run in stuck.select_related("connector", "alert"):
         with transaction.atomic():
             if (
                 GovernanceRun.objects.filter(
-                    pk=run_id, status=GovernanceRun.Status.RUNNING, started_at__lt=cutoff
-                ).update(
-                    status=GovernanceRun.Status.PENDING, error="The worker running it stopped; queued again."
-                )
+                    pk=run.pk, status=GovernanceRun.Status.RUNNING, started_at__lt=cutoff
+                ).update(status=GovernanceRun.Status.FAILED, error=STUCK_MESSAGE, finished_at=timezone.now())
                 == 1
             ):
-                requeued += 1
-                _send(EXECUTE_TASK, run_id)
-    return requeued
+                failed += 1
+                run.status = GovernanceRun.Status.FAILED
+                _record(run, f"reports that {_label(run)} failed: {STUCK_MESSAGE}")
+    return failed
 
 
 # --------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ def run_for_alert_task(alert_id: int) -> None:
     services.runs_create_for_alert(alert_id=alert_id)
 
 
+# The name predates what the janitor does now; beat's stored schedule refers to it.
 @shared_task(name="governance.requeue_stuck", acks_late=True)
-def requeue_stuck_task() -> None:
-    services.runs_requeue_stuck()
+def fail_stuck_task() -> None:
+    services.runs_fail_stuck()

@@ -14,6 +14,10 @@ moto this module adds:
   sliding one-second window, per account and region, answer HTTP 400
   ``{"__type": "ThrottlingException", "message": "Rate exceeded"}`` so botocore's retry modes back off.
   Each emulator has its own :class:`Throttle` whose limit and window a test may change.
+* **Fault injection** (:class:`Faults`): the next N LookupEvents calls answer a 5xx, or answer only
+  after a stall (so may any other request, by method and path); :class:`RequestCounter` counts the
+  requests that reached moto, so a test can tell how often a side effect (``PUT /bucket?acl``) was
+  asked of AWS.
 * **IAM authentication and authorization** on demand (:func:`enable_auth`): moto checks signatures
   against the IAM users' keys and every action (LookupEvents as ``cloudtrail:LookupEvents``) against
   their policies. Off by default so a scenario can create users and keys first. Query-protocol services
@@ -47,7 +51,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -373,18 +377,34 @@ default_throttle = Throttle()
 # --- LookupEvents on moto's CloudTrail ---------------------------------------------------------------
 
 
+LOOKUP_EVENTS = "LookupEvents"
+
+
 class Faults:
     """Failures a test or benchmark asks for: the next N LookupEvents calls answer a server error,
-    as AWS does during an incident, so retries and recovery are exercised against real HTTP."""
+    or answer only after a stall, as AWS does during an incident, so retries, timeouts and recovery
+    are exercised against real HTTP."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._remaining = 0
         self.status = 500
+        self._stalls = 0
+        self.stall_seconds = 0.0
+        self.stall_request = LOOKUP_EVENTS
+        self.stalled = 0
 
     def fail_next(self, count: int, status: int = 500) -> None:
         with self._lock:
             self._remaining, self.status = count, status
+
+    def stall_next(self, count: int, seconds: float, request: str = LOOKUP_EVENTS) -> None:
+        """The next ``count`` LookupEvents calls, or requests of the :class:`RequestCounter` key
+        ``request`` (``"PUT /bucket?acl"``), wait ``seconds`` before moto handles them; ``stalled``
+        counts those that have started waiting, so a test can act while a client waits for its answer
+        (a client that gives up meanwhile does not stop AWS from doing what it asked)."""
+        with self._lock:
+            self._stalls, self.stall_seconds, self.stall_request, self.stalled = count, seconds, request, 0
 
     def take(self) -> bool:
         with self._lock:
@@ -393,8 +413,43 @@ class Faults:
             self._remaining -= 1
             return True
 
+    def take_stall(self, request: str) -> float:
+        """Seconds ``request`` is to wait (0: none)."""
+        with self._lock:
+            if self._stalls <= 0 or request != self.stall_request:
+                return 0.0
+            self._stalls -= 1
+            self.stalled += 1
+            return self.stall_seconds
+
     def clear(self) -> None:
         self.fail_next(0)
+        self.stall_next(0, 0.0)
+
+
+class RequestCounter:
+    """How many requests reached moto, by method, path and query (``"PUT /bucket?acl"``), so a test
+    can tell how often a side effect was asked of AWS."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def count(self, environ: dict[str, Any]) -> str:
+        """Count the request; returns its key."""
+        query = environ.get("QUERY_STRING", "")
+        key = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}" + (f"?{query}" if query else "")
+        with self._lock:
+            self._counts[key] += 1
+        return key
+
+    def __getitem__(self, key: str) -> int:
+        with self._lock:
+            return self._counts[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
 
 
 class _LookupError(Exception):
@@ -421,6 +476,8 @@ def lookup_events(self: Any) -> tuple[str, dict[str, Any]]:
     store = emulator.store if emulator else default_store
     throttle = emulator.throttle if emulator else default_throttle
     account, region = self.current_account, self.region
+    if emulator and (stall := emulator.faults.take_stall(LOOKUP_EVENTS)):
+        time.sleep(stall)
     if emulator and emulator.faults.take():
         return _json_response(
             emulator.faults.status, {"__type": "InternalFailure", "message": "Internal failure"}
@@ -635,6 +692,9 @@ class _EmulatorApp:
         if environ.get("PATH_INFO") == EVENTS_PATH:
             return self._events(environ, start_response)
         environ[ENVIRON_KEY] = self.emulator
+        request = self.emulator.requests.count(environ)
+        if stall := self.emulator.faults.take_stall(request):
+            time.sleep(stall)
         return self.moto(environ, start_response)
 
     def _events(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -685,6 +745,7 @@ class Emulator:
         self.store = EventStore()
         self.throttle = Throttle(lookup_events_per_second, throttle_window)
         self.faults = Faults()
+        self.requests = RequestCounter()
         self._throttle_defaults = (lookup_events_per_second, throttle_window)
         self._log_requests = log_requests
         self._server: Any = None
@@ -740,6 +801,7 @@ class Emulator:
             response.read()
         self.store.clear()
         self.faults.clear()
+        self.requests.clear()
         self.throttle.clear()
         self.throttle.limit, self.throttle.window = self._throttle_defaults
 

@@ -247,7 +247,9 @@ def test_a_claimed_run_is_not_executed_again(connector, public_bucket):
     assert run.attempts == 1
 
 
-def test_janitor_requeues_only_runs_stuck_in_running(connector, public_bucket, settings):
+def test_janitor_fails_only_runs_stuck_in_running_and_never_runs_them_again(
+    connector, public_bucket, settings
+):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -258,9 +260,11 @@ def test_janitor_requeues_only_runs_stuck_in_running(connector, public_bucket, s
     GovernanceRun.objects.filter(pk=stuck.pk).update(status="running", started_at=long_ago, attempts=1)
     GovernanceRun.objects.filter(pk=recent.pk).update(status="running", started_at=timezone.now(), attempts=1)
 
-    assert services.runs_requeue_stuck() == 1
+    assert services.runs_fail_stuck() == 1
 
-    assert GovernanceRun.objects.get(pk=stuck.pk).status == GovernanceRun.Status.PENDING
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.error) == (GovernanceRun.Status.FAILED, services.STUCK_MESSAGE)
+    assert stuck.finished_at is not None
     assert GovernanceRun.objects.get(pk=recent.pk).status == GovernanceRun.Status.RUNNING
-    services.run_execute(run_id=stuck.pk)
-    assert GovernanceRun.objects.get(pk=stuck.pk).status == GovernanceRun.Status.SUCCEEDED
+    assert services.run_execute(run_id=stuck.pk) is None
+    assert services.runs_fail_stuck() == 0
