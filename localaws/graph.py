@@ -13,10 +13,15 @@ It speaks the real requests and responses of what the portal uses, on one loopba
 - Without a bearer token, or with one it did not issue or that expired: 401 InvalidAuthenticationToken.
 - Errors in Graph's shape ``{"error": {"code", "message", "innerError"}}``.
 - ``fail_next(status, ...)``: the next Graph requests fail, e.g. 429 with Retry-After, or 503.
+
+``python -m localaws.graph --directory directory.csv ...`` serves it on its own (the demo's tenant):
+the directory's people become users, its terminated ones deleted users at their termination time.
 """
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import secrets
 import threading
@@ -26,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -455,3 +461,54 @@ def _select(user: dict[str, Any], query: dict[str, str]) -> dict[str, Any]:
     if "deletedDateTime" in user and "deletedDateTime" not in fields and not query.get("$select"):
         fields = [*fields, "deletedDateTime"]
     return {"id": user["id"], **{field: user.get(field) for field in fields}}
+
+
+def load_directory_csv(graph: FakeGraph, path: Path) -> int:
+    """The users of a directory CSV (email, display_name, status, terminated_at: what the scenarios
+    write): active people as users, terminated ones as deleted users at their termination time, as
+    Entra ID keeps them for 30 days. Returns how many."""
+    count = 0
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            email = (row.get("email") or "").strip()
+            if not email:
+                continue
+            user = graph.add_user((row.get("display_name") or "").strip() or email, email)
+            if (row.get("status") or "").strip().lower() == "terminated":
+                graph.delete_user(user["id"], when=(row.get("terminated_at") or "").strip() or None)
+            count += 1
+    return count
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve the fake Microsoft Graph and Entra ID sign-in.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--tenant-id", required=True)
+    parser.add_argument("--client-id", required=True)
+    parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--directory", type=Path, help="A directory CSV whose people become the users.")
+    args = parser.parse_args(argv)
+    graph = FakeGraph(
+        args.host,
+        args.port,
+        tenant_id=args.tenant_id,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+    )
+    users = load_directory_csv(graph, args.directory) if args.directory else 0
+    graph.start()
+    print(
+        f"Fake Microsoft Graph listening on {graph.login_url}: tenant {graph.tenant_id}, {users} users",
+        flush=True,
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        graph.stop()
+
+
+if __name__ == "__main__":
+    main()

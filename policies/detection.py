@@ -12,8 +12,11 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Q
+import orjson
+from django.db import connection, transaction
+from django.db.models import F, Q, TextField
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Cast
 
 from connectors.directory import directory_snapshot
 from connectors.models import Activity
@@ -26,17 +29,31 @@ from policies.queries import filters_q
 
 # The columns the engine reads (no raw event, no request parameters: detection never needs them).
 ACTIVITY_COLUMNS = tuple(key for key in ACTIVITY_KEYS if key != "connector")
+# JSON columns come as text and are parsed with orjson: Django's json.loads of two columns per row
+# was a tenth of detection's time.
+JSON_COLUMNS = ("resources", "ip_tags")
+_PLAIN_COLUMNS = tuple(key for key in ACTIVITY_COLUMNS if key not in JSON_COLUMNS)
+_AS_TEXT = {f"{key}_text": Cast(key, TextField()) for key in JSON_COLUMNS}
 
 
 def activity_rows(queryset) -> Iterable[dict[str, Any]]:
     """``queryset`` (of Activity) as the mappings the engine reads."""
-    for row in queryset.values(*ACTIVITY_COLUMNS, connector_name=F("connector__name")):
+    loads = orjson.loads
+    for row in queryset.values(*_PLAIN_COLUMNS, connector_name=F("connector__name"), **_AS_TEXT):
         row["connector"] = row.pop("connector_name")
+        for key in JSON_COLUMNS:
+            text = row.pop(f"{key}_text")
+            row[key] = None if text is None else loads(text)
         yield row
 
 
 def load_activities(activity_ids: Collection[int]) -> list[dict[str, Any]]:
-    queryset = Activity.objects.filter(pk__in=list(activity_ids)).order_by("event_time", "pk")
+    ids: Any = list(activity_ids)
+    if connection.vendor == "postgresql":
+        # One array parameter: a batch of thousands bound as as many placeholders costs more to build,
+        # send and plan than the rows take to read. (SQLite, the embedded default, has no arrays.)
+        ids = RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    queryset = Activity.objects.filter(pk__in=ids).order_by("event_time", "pk")
     return list(activity_rows(queryset))
 
 

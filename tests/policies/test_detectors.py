@@ -448,6 +448,130 @@ def test_unusual_admin_activity_far_above_the_baseline():
     assert len(run(policy, admin_calls(30, at=T0 + timedelta(hours=1)), states)) == 1
 
 
+def admin_routine(
+    user: str, calls=(("iam.amazonaws.com", "CreateUser"), ("iam.amazonaws.com", "AttachUserPolicy"))
+):
+    """``user``'s administrative routine on the first day of the history (its learning starts there)."""
+    return [
+        activity(call(name, source, at=WARM + minutes(n), user=user))
+        for n, (source, name) in enumerate(calls)
+    ]
+
+
+def cloudtrail_call(name: str, *, at=T0, user="lena", read_only=False) -> dict:
+    return activity(call(name, "cloudtrail.amazonaws.com", at=at, user=user, read_only=read_only))
+
+
+TRAIL_TAMPERING = ("StopLogging", "DeleteTrail", "PutEventSelectors")
+
+
+def test_unusual_admin_activity_new_event_types_alert_with_what_the_principal_used_before():
+    policy, states = warmed(ADMIN, events=admin_routine("lena"))
+    # Borrowed credentials covering their tracks: three trail calls she never made, within the hour.
+    batch = [cloudtrail_call(name, at=T0 + minutes(20 * n)) for n, name in enumerate(TRAIL_TAMPERING)]
+    (finding,) = run(policy, batch, states)
+    assert finding.principal == "arn:aws:iam::123456789012:user/lena"
+    assert finding.group_key == "principal:arn:aws:iam::123456789012:user/lena|new-admin-types"
+    assert finding.extend_open
+    assert finding.activity_count == 3
+    assert finding.evidence["explanation"] == (
+        "administrative event types used by lena before: 2 (iam:AttachUserPolicy, iam:CreateUser) "
+        "- new: cloudtrail:DeleteTrail, cloudtrail:PutEventSelectors, cloudtrail:StopLogging"
+    )
+    assert finding.evidence["other_principals"] == {f"cloudtrail:{name}": 0 for name in TRAIL_TAMPERING}
+    assert "lena calls cloudtrail:DeleteTrail, cloudtrail:PutEventSelectors, cloudtrail:StopLogging" in (
+        finding.title
+    )
+
+
+def test_unusual_admin_activity_known_read_only_shared_and_one_off_types_stay_quiet():
+    team = [
+        *admin_routine("lena"),
+        *admin_routine("ops.min", calls=[("cloudtrail.amazonaws.com", "UpdateTrail")]),
+        *admin_routine("ops.jae", calls=[("cloudtrail.amazonaws.com", "UpdateTrail")]),
+    ]
+    policy, states = warmed(ADMIN, events=team)
+    look_alikes = [
+        activity(call("CreateUser", "iam.amazonaws.com", at=T0, user="lena")),  # her own routine
+        cloudtrail_call("DescribeTrails", at=T0 + minutes(1), read_only=True),  # not administrative
+        cloudtrail_call("UpdateTrail", at=T0 + minutes(2)),  # two others use it: team routine
+        cloudtrail_call("CreateTrail", at=T0 + minutes(3)),  # two new types in an hour: everyday work
+        cloudtrail_call("AddTags", at=T0 + minutes(4)),
+    ]
+    assert run(policy, look_alikes, states) == []
+    # Learned: the types she picked up are hers now.
+    assert states[ADMIN]["admin_types"]["arn:aws:iam::123456789012:user/lena"]["types"].keys() == {
+        "iam:CreateUser",
+        "iam:AttachUserPolicy",
+        "cloudtrail:UpdateTrail",
+        "cloudtrail:CreateTrail",
+        "cloudtrail:AddTags",
+    }
+    again = [cloudtrail_call(name, at=T0 + minutes(10)) for name in ("CreateTrail", "AddTags", "UpdateTrail")]
+    assert run(policy, again, states) == []
+
+
+def test_unusual_admin_activity_new_types_learn_per_organization_and_per_principal():
+    policy, states = spec(ADMIN), {}
+    early = [cloudtrail_call(name, at=WARM + timedelta(days=6)) for name in TRAIL_TAMPERING]
+    assert run(policy, [*admin_routine("lena"), *early], states) == []
+    # After the organization's 7 days a principal seen for the first time learns its own 7 days.
+    newcomer = [cloudtrail_call(name, user="newcomer") for name in ("CreateTrail", "UpdateTrail", "AddTags")]
+    assert run(policy, newcomer, states) == []
+    later = T0 + timedelta(days=7)
+    (finding,) = run(
+        policy, [cloudtrail_call(name, user="newcomer", at=later) for name in TRAIL_TAMPERING], states
+    )
+    assert finding.evidence["known_count"] == 3
+    assert finding.evidence["other_principals"]["cloudtrail:StopLogging"] == 1  # lena, in her learning
+
+
+def test_unusual_admin_activity_new_types_sensitivity_moves_the_count_and_the_rarity():
+    team = [
+        *admin_routine("lena"),
+        *admin_routine("ops.min", calls=[("cloudtrail.amazonaws.com", "UpdateTrail")]),
+    ]
+    names = ["StopLogging", "DeleteTrail", "PutEventSelectors", "CreateTrail"]
+    for sensitivity, count, alerts in (
+        ("high", 1, 1),
+        ("medium", 2, 0),
+        ("medium", 3, 1),
+        ("low", 3, 0),
+        ("low", 4, 1),
+    ):
+        policy, states = warmed(ADMIN, events=team, sensitivity=sensitivity)
+        batch = [cloudtrail_call(name, at=T0 + minutes(n)) for n, name in enumerate(names[:count])]
+        assert len(run(policy, batch, states)) == alerts, (sensitivity, count)
+    # UpdateTrail is ops.min's: one other principal is too many at low, not at medium.
+    shared = [cloudtrail_call(n, at=T0 + minutes(i)) for i, n in enumerate(["UpdateTrail", *names])]
+    policy, states = warmed(ADMIN, events=team, sensitivity="low")
+    assert run(policy, shared[:4], states) == []
+    policy, states = warmed(ADMIN, events=team, sensitivity="medium")
+    (finding,) = run(policy, shared[:3], states)
+    assert finding.evidence["other_principals"] == {
+        "cloudtrail:UpdateTrail": 1,
+        "cloudtrail:StopLogging": 0,
+        "cloudtrail:DeleteTrail": 0,
+    }
+
+
+def test_unusual_admin_activity_new_types_of_one_day_are_one_episode_across_batches():
+    policy, states = warmed(ADMIN, events=admin_routine("lena"))
+    assert run(policy, [cloudtrail_call("StopLogging")], states) == []
+    assert run(policy, [cloudtrail_call("DeleteTrail", at=T0 + minutes(30))], states) == []
+    (first,) = run(
+        policy, [cloudtrail_call("PutEventSelectors", at=T0 + minutes(40))], states
+    )  # 3rd in the hour
+    assert first.evidence["new_event_types"] == [f"cloudtrail:{name}" for name in sorted(TRAIL_TAMPERING)]
+    (second,) = run(policy, [cloudtrail_call("CreateTrail", at=T0 + timedelta(hours=5))], states)
+    assert second.key == first.key and second.group_key == first.group_key
+    assert run(policy, [cloudtrail_call("StopLogging", at=T0 + timedelta(hours=6))], states) == []
+    later = T0 + timedelta(days=2)
+    fresh = ("UpdateTrail", "AddTags", "CreateEventDataStore")
+    (new_episode,) = run(policy, [cloudtrail_call(n, at=later) for n in fresh], states)
+    assert new_episode.key != first.key
+
+
 # --------------------------------------------------------------------------------------------------
 # Geography: anomaly_impossible_travel, anomaly_infrequent_country, anomaly_unusual_region
 

@@ -88,3 +88,45 @@ def test_worker_path_uses_the_directory_and_the_iam_email_tag(admin):
     alert = Alert.objects.get(policy__template_key="anomaly_terminated_user")
     assert alert.principal == "arn:aws:iam::123456789012:user/ehan"
     assert "Eunji Han" in alert.title
+
+
+@pytest.mark.django_db
+def test_leaver_deleted_in_entra_id_is_known_to_the_policy_after_a_sync(admin, fake_graph, tmp_path):
+    """The demo's way (localaws.graph serving a scenario's directory.csv): the terminated person is a
+    deleted Entra ID user; the sync makes her terminated at her deletion time."""
+    from connectors.entra_sync import EntraSettings, entra_connection_save, identity_provider_sync
+    from localaws.graph import load_directory_csv
+    from policies.services import policies_install_builtin
+    from tests.policies.activities import store
+
+    scenario_csv = tmp_path / "directory.csv"
+    scenario_csv.write_text(
+        "email,display_name,status,terminated_at\n"
+        "eunji.han@example.com,Eunji Han,terminated,2026-11-28T09:00:00Z\n"
+        "alice@example.com,Alice Kim,active,\n"
+    )
+    assert load_directory_csv(fake_graph, scenario_csv) == 2
+    config = EntraSettings(
+        tenant_id=fake_graph.tenant_id,
+        client_id=fake_graph.client_id,
+        client_secret=fake_graph.client_secret,
+        graph_base_url=fake_graph.base_url,
+        login_base_url=fake_graph.login_url,
+    )
+    entra_connection_save(config=config, by=admin)
+    counts = identity_provider_sync()
+    assert (counts.seen, counts.created) == (2, 2)
+    policies_install_builtin()
+    connector = Connector.objects.create(name="Prod", status=Connector.Status.CONNECTED)
+    ids = store(
+        connector,
+        [
+            call("ListBuckets", "s3.amazonaws.com", at=T0 - timedelta(hours=2), user="eunji.han"),
+            call("DeleteBucket", "s3.amazonaws.com", at=T0 + timedelta(hours=1), user="eunji.han"),
+            call("DeleteBucket", "s3.amazonaws.com", at=T0 + timedelta(hours=1), user="alice"),
+        ],
+    )
+    detect_activities(activity_ids=ids)
+    alert = Alert.objects.get(policy__template_key="anomaly_terminated_user")
+    assert alert.principal == "arn:aws:iam::123456789012:user/eunji.han"
+    assert "2026-11-28 09:00 UTC" in alert.description

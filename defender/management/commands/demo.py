@@ -9,7 +9,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.credentials_csv import parse_access_key_csv
-from connectors.directory import directory_import_csv
+from connectors.entra import GraphError
+from connectors.entra_sync import (
+    EntraConnectionError,
+    EntraSettings,
+    entra_connection_save,
+    identity_provider_sync,
+)
 from connectors.models import Connector
 from connectors.services import ConnectorSettings, ConnectorValidationError, connector_save
 from defender import services
@@ -18,19 +24,25 @@ from defender.supervisor import Supervisor
 DEMO_ADMIN = "admin"
 DEMO_CONNECTOR = "Demo AWS account"
 EMULATOR_PORT = 4566
+GRAPH_PORT = 4567
+# The demo's Entra ID tenant and app registration, served by the fake Graph (localaws/graph.py).
+DEMO_TENANT_ID = "6d2f3e1a-4b7c-4f0e-9a51-0c8d2b7e4f10"
+DEMO_CLIENT_ID = "b1a7c9e2-3f4d-4e8a-8c6b-5d0e1f2a3b4c"
 
 
 class Command(BaseCommand):
     help = (
         "Run the product on the embedded default with a simulated AWS account (make demo): the local AWS "
-        "emulator with the demo scenario, web, Celery worker and beat."
+        "emulator with the demo scenario, a fake Microsoft Graph as the Entra ID tenant, web, Celery "
+        "worker and beat."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--emulator-port", type=int, default=EMULATOR_PORT)
+        parser.add_argument("--graph-port", type=int, default=GRAPH_PORT)
 
-    def handle(self, *args, bind, emulator_port, **options):
+    def handle(self, *args, bind, emulator_port, graph_port, **options):
         password = self._demo_admin_password()
         self._ensure_demo_admin(password)
         python = sys.executable
@@ -59,6 +71,7 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         settings.AWS_ENDPOINT_URL = endpoint
         self._load_reference_data(out_dir)
+        self._connect_entra_id(supervisor, out_dir, graph_port)
         self._connect_demo_account(out_dir)
         supervisor.start("web", [python, "manage.py", "runserver", bind, "--noreload"])
         supervisor.start(
@@ -84,6 +97,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"\nDefender for AWS demo\n  URL:        http://{bind}/\n  User name:  {DEMO_ADMIN}\n"
                 f"  Password:   {password}\n  Local AWS:  {endpoint}\n"
+                f"  Entra ID:   tenant {DEMO_TENANT_ID} on http://127.0.0.1:{graph_port} (fake Graph)\n"
                 f"  Try the connect wizard with the access key in {wizard_csv}\nPress Ctrl-C to stop.\n"
             )
         )
@@ -96,7 +110,7 @@ class Command(BaseCommand):
         return matches[0]
 
     def _load_reference_data(self, out_dir: Path) -> None:
-        """The scenario's IP ranges, threat feeds and directory, as an administrator would load them."""
+        """The scenario's IP ranges and threat feeds, as an administrator would load them."""
         files = out_dir / "files"
         call_command("aws_scenario", "demo", "--out", str(files), verbosity=0)
         call_command("load_ip_ranges", str(files / "ip_ranges.json"), verbosity=0)
@@ -120,7 +134,48 @@ class Command(BaseCommand):
             "Botnet",
             verbosity=0,
         )
-        directory_import_csv(data=(files / "directory.csv").read_bytes())
+
+    def _connect_entra_id(self, supervisor: Supervisor, out_dir: Path, port: int) -> None:
+        """The scenario's people as an Entra ID tenant (the fake Graph, its leaver a deleted user),
+        connected as in Settings > Identity provider and synced once before any history is
+        imported, so anomaly_terminated_user knows who has left from the first batch on."""
+        python, secret = sys.executable, secrets.token_urlsafe(24)
+        supervisor.start(
+            "graph",
+            [
+                python,
+                "-m",
+                "localaws.graph",
+                "--port",
+                str(port),
+                "--tenant-id",
+                DEMO_TENANT_ID,
+                "--client-id",
+                DEMO_CLIENT_ID,
+                "--client-secret",
+                secret,
+                "--directory",
+                str(out_dir / "files" / "directory.csv"),
+            ],
+            ready_line="Fake Microsoft Graph listening",
+            timeout=60,
+        )
+        address = f"http://127.0.0.1:{port}"
+        config = EntraSettings(
+            tenant_id=DEMO_TENANT_ID,
+            client_id=DEMO_CLIENT_ID,
+            client_secret=secret,
+            graph_base_url=f"{address}/v1.0",
+            login_base_url=address,
+        )
+        admin = get_user_model().objects.get(username=DEMO_ADMIN)
+        try:
+            entra_connection_save(config=config, by=admin)
+            counts = identity_provider_sync()
+        except (EntraConnectionError, GraphError) as error:
+            raise CommandError(f"Could not connect the demo Entra ID tenant: {error}") from error
+        synced = f": {counts.seen} users synced" if counts else ""
+        self.stdout.write(f"Connected Entra ID tenant {DEMO_TENANT_ID}{synced}.")
 
     def _connect_demo_account(self, out_dir: Path) -> None:
         """Through the same service as the wizard; the emulator's keys are new on every start."""

@@ -18,8 +18,9 @@ Conventions:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 HOUR = 3600
@@ -32,19 +33,23 @@ LEARNING_DAYS = 7
 THRESHOLD_FACTOR = {"low": 2.0, "medium": 1.0, "high": 0.6}
 
 
+# Every detector reads every activity's time: cached, the conversion runs once per activity, not
+# once per detector.
+@lru_cache(maxsize=1 << 16)
 def seconds(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
-def clock(state: dict[str, Any], times: Iterable[int]) -> None:
-    """Record the earliest and latest event times seen (learning starts at ``first``)."""
-    times = list(times)
-    if not times:
+def clock(state: dict[str, Any], activities: Sequence[Mapping[str, Any]]) -> None:
+    """Record the earliest and latest event times seen (learning starts at ``first``). The activities
+    are in time order (the detector contract): the first and the last span them."""
+    if not activities:
         return
-    state["first"] = min([state["first"], *times]) if "first" in state else min(times)
-    state["last"] = max([state.get("last", 0), *times])
+    earliest, latest = seconds(activities[0]["event_time"]), seconds(activities[-1]["event_time"])
+    state["first"] = min(state["first"], earliest) if "first" in state else earliest
+    state["last"] = max(state.get("last", 0), latest)
 
 
 def learning(entry: Mapping[str, Any], at: int, days: int) -> bool:

@@ -49,7 +49,7 @@ class MultipleFailedLogins(Detector):
     label = "Multiple failed login attempts"
 
     def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
-        clock(state, (seconds(a["event_time"]) for a in activities))
+        clock(state, activities)
         window = int(setting(self.settings, "window_minutes", WINDOW_MINUTES) * 60)
         medium = setting(self.settings, "count", FAILED_LOGINS["medium"])
         floor = scaled(medium, self.sensitivity, minimum=2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from policies.engine.detectors._common import (
@@ -48,8 +49,8 @@ def _located(a: ActivityLike) -> bool:
     return a.get("latitude") is not None and a.get("longitude") is not None and not is_aws_service(a)
 
 
-def _time(point: Sequence[Any]) -> int:
-    return point[0]
+# A place's event time (its first item), for bisect.
+_time = itemgetter(0)
 
 
 def _failed_login(a: ActivityLike) -> bool:
@@ -81,7 +82,7 @@ class ImpossibleTravel(Detector):
     label = "Impossible travel"
 
     def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
-        clock(state, (seconds(a["event_time"]) for a in activities))
+        clock(state, activities)
         days = learning_days(self.settings)
         speed_scale, distance_scale = TRAVEL_SCALE[self.sensitivity]
         max_speed = setting(self.settings, "max_speed_kmh", MAX_SPEED_KMH) * speed_scale
@@ -110,6 +111,8 @@ class ImpossibleTravel(Detector):
             for other in neighbours:
                 if own and other[6] and self.sensitivity != "high":
                     continue
+                if other[1] == point[1] and other[2] == point[2]:
+                    continue  # the same place: no distance
                 km = distance_km(point[1], point[2], other[1], other[2])
                 minutes = max(abs(at - other[0]) / 60, 1.0)
                 speed = km / (minutes / 60)
@@ -190,7 +193,7 @@ class InfrequentCountry(Detector):
     label = "Activity from infrequent country"
 
     def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
-        clock(state, (seconds(a["event_time"]) for a in activities))
+        clock(state, activities)
         days = learning_days(self.settings)
         window = int(setting(self.settings, "baseline_days", BASELINE_DAYS))
         principals: dict[str, Any] = state.setdefault("principals", {})
@@ -208,25 +211,29 @@ class InfrequentCountry(Detector):
             if (a.get("ip_category") or "") in OWN_CATEGORIES:
                 continue
             day = at // DAY
-            known = sorted(
-                c for c, last in entry["countries"].items() if day - window <= last and c != country
-            )
             usual = country in entry["countries"] and day - window <= entry["countries"][country]
             alerted = entry["new"].get(country)
             continuing = alerted is not None and 0 <= at - alerted <= DAY
-            others = [
-                p
-                for p, last in organization.get(country, {}).items()
-                if p != principal and day - window <= last
-            ]
-            rare = len(others) <= RARE_OTHERS[self.sensitivity]
-            fires = continuing or (
-                not usual and rare and not learning(state, at, days) and not learning(entry, at, days)
+            judged = continuing or (
+                not usual and not learning(state, at, days) and not learning(entry, at, days)
+            )
+            # Only an activity that may alert pays for the organization's view of the country.
+            others = (
+                [
+                    p
+                    for p, last in organization.get(country, {}).items()
+                    if p != principal and day - window <= last
+                ]
+                if judged
+                else []
             )
             entry["countries"][country] = max(entry["countries"].get(country, 0), day)
             organization.setdefault(country, {})[principal] = day
-            if not fires:
+            if not judged or not (continuing or len(others) <= RARE_OTHERS[self.sensitivity]):
                 continue
+            known = sorted(
+                c for c, last in entry["countries"].items() if day - window <= last and c != country
+            )
             entry["new"].setdefault(country, at)
             group = f"principal:{principal}|country:{country}"
             key = episodes.key(group, at, activity_ref(a))
@@ -304,7 +311,7 @@ class UnusualRegion(Detector):
     label = "Suspicious creation activity for cloud region"
 
     def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
-        clock(state, (seconds(a["event_time"]) for a in activities))
+        clock(state, activities)
         days = learning_days(self.settings)
         regions: dict[str, int] = state.setdefault("regions", {})  # region -> days it was used
         episodes = Episodes(state, gap=DAY)

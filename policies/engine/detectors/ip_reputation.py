@@ -40,7 +40,7 @@ class _TaggedIp(Detector):
         raise NotImplementedError
 
     def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
-        clock(state, (seconds(a["event_time"]) for a in activities))
+        clock(state, activities)
         days = learning_days(self.settings)
         episodes = Episodes(state, gap=EPISODE_GAP)
         found: dict[str, dict[str, Any]] = {}

@@ -4,7 +4,8 @@ hourly counts over the last 30 days and a floor (PRODUCT.md 6.2).
 - ``anomaly_mass_vm_deletion``: instance IDs terminated (TerminateInstances).
 - ``anomaly_mass_vm_creation``: instances launched (RunInstances).
 - ``anomaly_mass_storage_deletion``: S3 deletions (DeleteObject(s), DeleteBucket, DeleteBucketPolicy...).
-- ``anomaly_unusual_admin_activity``: administrative activities.
+- ``anomaly_unusual_admin_activity``: administrative activities; besides, administrative event types
+  the principal never used (see ``UnusualAdminActivity``).
 
 The count is over a sliding hour of event time ending at each activity, de-duplicated by unit (an
 instance terminated twice counts once). The usual count is the highest clock-hour count of the baseline
@@ -67,7 +68,7 @@ class _HourlyVolume(Detector):
         raise NotImplementedError
 
     def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
-        clock(state, (seconds(a["event_time"]) for a in activities))
+        clock(state, activities)
         days = learning_days(self.settings)
         floor = scaled(setting(self.settings, "floor", self.floor), self.sensitivity, minimum=2)
         principals: dict[str, Any] = state.setdefault("principals", {})
@@ -225,10 +226,38 @@ class MassStorageDeletion(_HourlyVolume):
         return objects or [f"call:{activity_ref(a)}"]
 
 
+# New administrative event types (never used by the principal) that make an alert within one hour,
+# by sensitivity: one or two types an administrator has not needed before is everyday work (a network
+# change and its VPN, a new role policy); a run of them is the pattern of borrowed credentials
+# (a key pair, a security group, instances, then stopping the trail...).
+NEW_TYPES_IN_HOUR = {"low": 4, "medium": 3, "high": 1}
+# ...and only types at most this many other principals of the organization used, by sensitivity: a
+# type the whole team uses is a principal joining routine work.
+NEW_TYPE_OTHERS = {"low": 0, "medium": 1, "high": 3}
+# A principal's known event types are kept while it is active; one unseen this long starts over
+# (learning again), which keeps the state bounded by the active principals.
+NEW_TYPE_MEMORY_DAYS = 90
+
+
+def admin_event_type(a: ActivityLike) -> str:
+    """``iam:CreateUser``: the event name qualified by its service (CreateTags exists in many)."""
+    source = a.get("event_source") or ""
+    return f"{source.split('.', 1)[0]}:{a.get('event_name') or ''}"
+
+
 @register_detector
 class UnusualAdminActivity(_HourlyVolume):
-    """Administrative activities of a principal within one hour above three times its busiest hour and
-    a floor: 30 at medium, 60 at low, 18 at high."""
+    """Two anomalies of a principal's administrative activities:
+
+    - volume: administrative activities within one hour above three times its busiest hour and a
+      floor: 30 at medium, 60 at low, 18 at high;
+    - new event types: administrative event types (``iam:CreateUser``) the principal never used,
+      each used by at most ``NEW_TYPE_OTHERS`` other principals (0 at low, 1 at medium, 3 at high),
+      ``NEW_TYPES_IN_HOUR`` of them within one hour (4 at low, 3 at medium, 1 at high). Learns for 7
+      days from the organization's first activity and from the principal's own; every administrative
+      call adds its type to the principal's set (failed attempts too). New types of the next 24
+      hours join the alert.
+    """
 
     key = "anomaly_unusual_admin_activity"
     label = "Unusual administrative activity"
@@ -238,3 +267,99 @@ class UnusualAdminActivity(_HourlyVolume):
 
     def units(self, a: ActivityLike) -> list[str]:
         return [f"call:{activity_ref(a)}"] if a.get("administrative") else []
+
+    def observe(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
+        findings = super().observe(activities, state)
+        return findings + self._new_types(activities, state)
+
+    def _new_types(self, activities: Sequence[ActivityLike], state: dict[str, Any]) -> list[Finding]:
+        days = learning_days(self.settings)
+        # principal -> {"first", "last": event times, "types": {event type: first use},
+        #               "recent": [[time, new event type, other principals using it]...]}
+        principals: dict[str, Any] = state.setdefault("admin_types", {})
+        episodes = Episodes(state, gap=DAY)  # groups of their own: volume episodes stay apart
+        in_hour = NEW_TYPES_IN_HOUR[self.sensitivity]
+        allowed_others = NEW_TYPE_OTHERS[self.sensitivity]
+        found: dict[str, dict[str, Any]] = {}
+        batch: dict[str, list[tuple[int, ActivityLike]]] = {}
+        for a in activities:
+            at = seconds(a["event_time"])
+            principal = a.get("principal") or ""
+            entry = principals.get(principal)
+            if entry is None:
+                entry = principals[principal] = {"first": at, "last": at, "types": {}, "recent": []}
+            entry["first"], entry["last"] = min(entry["first"], at), max(entry["last"], at)
+            if not a.get("administrative"):
+                continue
+            kind = admin_event_type(a)
+            types = entry["types"]
+            if kind in types:
+                types[kind] = min(types[kind], at)
+                continue
+            types[kind] = at
+            if learning(state, at, days) or learning(entry, at, days):
+                continue
+            others = sum(1 for p, e in principals.items() if p != principal and kind in e["types"])
+            if others > allowed_others:
+                continue
+            insort(entry["recent"], [at, kind, others])
+            batch.setdefault(principal, []).append((at, a))
+            window = {k: n for t, k, n in entry["recent"] if at - HOUR < t <= at}
+            group = f"principal:{principal}|new-admin-types"
+            open_episode = episodes.open.get(group)
+            continuing = open_episode is not None and 0 <= at - open_episode[1] <= DAY
+            if len(window) < in_hour and not continuing:
+                continue
+            key = episodes.key(group, at, activity_ref(a))
+            hit = found.get(key)
+            if hit is None:
+                known = [k for k in types if k != kind]
+                hit = found[key] = {"group": group, "activities": {}, "new": {}, "known": known}
+            for moment, other in batch[principal]:
+                if at - HOUR < moment <= at or other is a:
+                    hit["activities"][activity_ref(other)] = other
+            hit["new"].update(window)
+            hit["known"] = sorted(set(hit["known"]) - set(hit["new"]))
+        last = state["last"]
+        for principal in list(principals):
+            entry = principals[principal]
+            if entry["last"] < last - NEW_TYPE_MEMORY_DAYS * DAY:
+                del principals[principal]
+            else:
+                entry["recent"] = [r for r in entry["recent"] if r[0] > last - RECENT]
+        episodes.prune(last)
+        return [self._new_types_finding(key, hit) for key, hit in found.items()]
+
+    def _new_types_finding(self, key: str, hit: dict[str, Any]) -> Finding:
+        activities = list(hit["activities"].values())
+        first = activities[0]
+        new, known = sorted(hit["new"]), hit["known"]
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+        explanation = (
+            f"administrative event types used by {who(first)} before: {len(known)}"
+            f"{' (' + shown + ')' if known else ''} - new: {', '.join(new)}"
+        )
+        used_by = ", ".join(f"{kind} by {others}" for kind, others in sorted(hit["new"].items()))
+        return self.finding(
+            activities=activities,
+            title=f"{self.policy.name}: {who(first)} calls {', '.join(new[:3])}"
+            f"{f' and {len(new) - 3} more' if len(new) > 3 else ''} for the first time",
+            description=(
+                f"{explanation}. Other principals of the organization that used them: {used_by} (at "
+                f"{self.sensitivity} sensitivity the policy alerts on {NEW_TYPES_IN_HOUR[self.sensitivity]} "
+                f"or more new types within one hour, each used by at most "
+                f"{NEW_TYPE_OTHERS[self.sensitivity]} others). {len(activities)} activities from "
+                f"{when(seconds(first['event_time']))}."
+            ),
+            evidence={
+                "explanation": explanation,
+                "new_event_types": new,
+                "known_event_types": known[:100],
+                "known_count": len(known),
+                "other_principals": hit["new"],
+                "sensitivity": self.sensitivity,
+            },
+            principal=first.get("principal") or "",
+            group_key=hit["group"],
+            key=f"{self.policy.id or self.policy.key}|{key}",
+        )
