@@ -17,7 +17,7 @@ from connectors.aws import ErrorKind
 from connectors.ingestion.errors import ConnectorBroken, TransientAwsError
 from connectors.ingestion.lookup_events import claim
 from connectors.ingestion.normalize import BatchResult, iter_records, normalize_batch
-from connectors.ingestion.store import StoreResult, store_batches
+from connectors.ingestion.store import StoreResult, StoreWriter, rare_collections, store_batches
 from connectors.models import Connector, IngestCheckpoint, TrailFileRead
 from connectors.services import connector_credentials, connector_mark_error
 from connectors.validation import explain
@@ -62,57 +62,69 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
     pending_records = 0
 
     def flush() -> None:
-        nonlocal pending_records
-        if not pending:
-            return
-        total.merge(_store_files(connector, pending, classifier))
-        IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
-            last_key=pending[-1][0], running_since=timezone.now()
-        )
-        pending.clear()
-        pending_records = 0
+        nonlocal pending, pending_records
+        if pending:
+            files, pending, pending_records = pending, [], 0
+            writer.submit(lambda: _store_and_advance(connector, checkpoint, files, classifier, total))
 
     def fetch(key: str) -> bytes:
         return s3.get_object(Bucket=connector.trail_bucket, Key=key)["Body"].read()
 
-    try:
-        # S3 answers one GET at a time slowly: a few threads fetch ahead, in listing order.
-        with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="trail-fetch") as pool:
-            for page in s3.get_paginator("list_objects_v2").paginate(
-                Bucket=connector.trail_bucket, Prefix=prefix, StartAfter=start_after
-            ):
-                keys = [item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(".json.gz")]
-                already = set(
-                    TrailFileRead.objects.filter(connector=connector, key__in=keys).values_list(
-                        "key", flat=True
+    # The writer stores one group of files while this thread fetches and normalizes the next.
+    with rare_collections(), StoreWriter() as writer:
+        try:
+            # S3 answers one GET at a time slowly: a few threads fetch ahead, in listing order.
+            with ThreadPoolExecutor(max_workers=FETCH_THREADS, thread_name_prefix="trail-fetch") as pool:
+                for page in s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=connector.trail_bucket, Prefix=prefix, StartAfter=start_after
+                ):
+                    keys = [
+                        item["Key"] for item in page.get("Contents", []) if item["Key"].endswith(".json.gz")
+                    ]
+                    already = set(
+                        TrailFileRead.objects.filter(connector=connector, key__in=keys).values_list(
+                            "key", flat=True
+                        )
                     )
-                )
-                keys = [key for key in keys if key not in already]
-                for key, body in zip(keys, pool.map(fetch, keys), strict=True):
-                    batch = normalize_batch(iter_records(body))
-                    pending.append((key, batch))
-                    pending_records += batch.total
-                    if pending_records >= RECORDS_PER_TRANSACTION:
-                        flush()
-            flush()
-    except (ClientError, BotoCoreError) as error:
-        flush()  # the files fetched before the failure stay read
-        failure = aws.classify(error)
-        IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
-            last_error=str(failure)[:2000], last_run_at=now
-        )
-        if failure.transient:
-            raise TransientAwsError(str(failure)) from error
-        if failure.kind in {ErrorKind.ACCESS_DENIED, ErrorKind.NOT_FOUND}:
-            raise ConnectorBroken(
-                f"Cannot read trail files in s3://{connector.trail_bucket}/{prefix}: {failure}. "
-                "The connector needs s3:ListBucket and s3:GetObject on the trail bucket."
-            ) from error
-        raise ConnectorBroken(f"Reading trail files failed. {explain(failure)}") from error
+                    keys = [key for key in keys if key not in already]
+                    for key, body in zip(keys, pool.map(fetch, keys), strict=True):
+                        batch = normalize_batch(iter_records(body))
+                        pending.append((key, batch))
+                        pending_records += batch.total
+                        if pending_records >= RECORDS_PER_TRANSACTION:
+                            flush()
+                flush()
+        except (ClientError, BotoCoreError) as error:
+            flush()  # the files fetched before the failure stay read
+            failure = aws.classify(error)
+            IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
+                last_error=str(failure)[:2000], last_run_at=now
+            )
+            if failure.transient:
+                raise TransientAwsError(str(failure)) from error
+            if failure.kind in {ErrorKind.ACCESS_DENIED, ErrorKind.NOT_FOUND}:
+                raise ConnectorBroken(
+                    f"Cannot read trail files in s3://{connector.trail_bucket}/{prefix}: {failure}. "
+                    "The connector needs s3:ListBucket and s3:GetObject on the trail bucket."
+                ) from error
+            raise ConnectorBroken(f"Reading trail files failed. {explain(failure)}") from error
     IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
         position=now, backfill_done=True, last_run_at=timezone.now(), last_error=""
     )
     return total
+
+
+def _store_and_advance(
+    connector: Connector,
+    checkpoint: IngestCheckpoint,
+    files: list[tuple[str, BatchResult]],
+    classifier: IpClassifier,
+    total: StoreResult,
+) -> None:
+    total.merge(_store_files(connector, files, classifier))
+    IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
+        last_key=files[-1][0], running_since=timezone.now()
+    )
 
 
 def _store_files(

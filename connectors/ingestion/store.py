@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 
-import orjson
 from celery import current_app
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from orjson import dumps
+from psycopg.errors import UniqueViolation
 
-from connectors.ingestion.normalize import BatchResult, normalize_batch
+from connectors.ingestion.normalize import FIELD_NAMES, BatchResult, NormalizedActivity, normalize_batch
 from connectors.models import Activity, Connector, RejectedRecord
-from defender.ipintel.classify import IpClassifier, enrich
+from defender.ipintel.classify import IpClassifier, enrich, enrichment
 
 DETECT_TASK = "policies.detect_activities"
 DETECTION_CHUNK = 5000  # a detection task costs ~40 ms of set-up (policies, states): amortized
@@ -48,6 +54,83 @@ def hand_to_detection(activity_ids: list[int]) -> None:
         current_app.send_task(DETECT_TASK, args=[activity_ids[start : start + DETECTION_CHUNK]])
 
 
+# Trail records are trees of dicts and lists without cycles, parsed by the hundred thousand. At the
+# default threshold (700 allocations) the cycle collector runs after every few records, and its older
+# generations, filled by the batches waiting to be stored, are walked again and again: measured on the
+# scale scenario, a third of the CPU of parsing and normalizing, for no cycle found.
+COLLECTION_THRESHOLD = 70_000
+
+
+@contextmanager
+def rare_collections() -> Iterator[None]:
+    """Collect cycles a hundred times less often while ingesting: what few cycles arise are still
+    freed, a little later."""
+    previous = gc.get_threshold()
+    gc.set_threshold(COLLECTION_THRESHOLD, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
+class StoreWriter:
+    """Runs store calls one after another on a thread of its own while the caller reads and normalizes
+    the next batch, so that PostgreSQL's half of ingestion (COPY, index upkeep, commit) overlaps
+    Python's instead of following it: the thread waits on the database, not on the interpreter.
+
+    Each call is a transaction of its own, so exactly-once holds as it does inline: a batch is
+    committed with its marks (files read) or not at all. At most one call waits while one runs, which
+    bounds memory to about three batches. The first failure stops the thread and is raised in the
+    caller by the next ``submit`` or on leaving the ``with`` block; calls queued after it are dropped.
+
+    The thread has its own database connection, which cannot see the caller's uncommitted rows: inside
+    a transaction (a test's, a command's) and on SQLite, which serializes writers anyway, calls run
+    inline.
+    """
+
+    def __init__(self) -> None:
+        self.threaded = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self._calls: queue.Queue = queue.Queue(maxsize=1)
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> StoreWriter:
+        if self.threaded:
+            self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+            self._thread.start()
+        return self
+
+    def submit(self, call: Callable[[], object]) -> None:
+        if not self.threaded:
+            call()
+            return
+        self._raise_failure()
+        self._calls.put(call)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._thread is None:
+            return
+        self._calls.put(None)
+        self._thread.join()
+        if exc_info[0] is None:
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        try:
+            while (call := self._calls.get()) is not None:
+                if self._failure is None:
+                    try:
+                        call()
+                    except BaseException as error:  # handed to the caller's thread
+                        self._failure = error
+        finally:
+            connections.close_all()
+
+
 def store_records(
     *, connector: Connector, records: Iterable, source: str, classifier: IpClassifier | None = None
 ) -> StoreResult:
@@ -63,21 +146,20 @@ def store_batches(
     """Enrich and insert normalized batches, each with the source its rejected records are kept
     under, in one transaction: many small trail files cost one COPY, not one each."""
     classifier = classifier or IpClassifier.load()
-    by_event_id: dict[str, dict] = {}
+    by_event_id: dict[str, NormalizedActivity] = {}
     normalized_count = 0
     for _, batch in batches:
         normalized_count += len(batch.activities)
-        for normalized in batch.activities:
-            fields = enrich(normalized.as_fields(), classifier)
-            by_event_id.setdefault(fields["event_id"], fields)
-    rows = list(by_event_id.values())
+        for activity in batch.activities:
+            by_event_id.setdefault(activity.event_id, activity)
+    activities = list(by_event_id.values())
     rejected = [(source, text, reason) for source, batch in batches for text, reason in batch.rejected]
     result = StoreResult(read=normalized_count + len(rejected), rejected=len(rejected))
     with transaction.atomic():
         inserted = (
-            _insert_copy(connector, rows)
+            _insert_copy(connector, activities, classifier)
             if connection.vendor == "postgresql"
-            else _insert_orm(connector, rows)
+            else _insert_orm(connector, activities, classifier)
         )
         result.new_ids = [pk for pk, _ in inserted]
         result.inserted = len(inserted)
@@ -101,7 +183,10 @@ def store_batches(
     return result
 
 
-def _insert_orm(connector: Connector, rows: list[dict]) -> list[tuple[int, datetime]]:
+def _insert_orm(
+    connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier
+) -> list[tuple[int, datetime]]:
+    rows = [enrich(activity.as_fields(), classifier) for activity in activities]
     existing = set(
         Activity.objects.filter(connector=connector, event_id__in=[r["event_id"] for r in rows]).values_list(
             "event_id", flat=True
@@ -120,33 +205,89 @@ def _insert_orm(connector: Connector, rows: list[dict]) -> list[tuple[int, datet
 
 COPY_FIELDS = [f for f in Activity._meta.concrete_fields if not f.primary_key]
 COPY_COLUMNS = ", ".join(f'"{f.column}"' for f in COPY_FIELDS)
-# Per column: (attname, default, is JSON), resolved once rather than per value.
-COPY_PLAN = [(f.attname, f.get_default(), f.get_internal_type() == "JSONField") for f in COPY_FIELDS]
+JSON_FIELDS = frozenset(f.attname for f in COPY_FIELDS if f.get_internal_type() == "JSONField")
+NORMALIZED_JSON_FIELDS = tuple(name for name in FIELD_NAMES if name in JSON_FIELDS)
+# What an activity without an address (a call made by an AWS service) gets for each enrichment field.
+NO_ENRICHMENT = {
+    f.attname: f.get_default()
+    for f in COPY_FIELDS
+    if f.attname not in FIELD_NAMES and f.attname not in {"connector_id", "ingested_at"}
+}
+# One C call turns an activity's merged fields into its COPY row, in the COPY column order.
+COPY_ROW = itemgetter(*(f.attname for f in COPY_FIELDS))
 
 
-def _insert_copy(connector: Connector, rows: list[dict]) -> list[tuple[int, datetime]]:
-    """PostgreSQL: COPY into a session-local staging table, then one INSERT ... ON CONFLICT DO NOTHING
-    RETURNING: several times faster than a multi-row INSERT, and it returns exactly the new rows."""
-    fixed = {"connector_id": connector.pk, "ingested_at": timezone.now()}
-    dumps = orjson.dumps
+def _insert_copy(
+    connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier
+) -> list[tuple[int, datetime]]:
+    """PostgreSQL: COPY the events straight into the activity table, with ids drawn from its sequence
+    beforehand since COPY returns nothing. Most batches hold only new events (a trail file is read
+    once), so none is looked up first: the unique index on (connector, event_id) has the last word.
+    When it refuses one, the COPY is undone as a whole and the rows go through ``_insert_staged``,
+    which skips exactly the stored ones (a LookupEvents overlap, a file delivered twice, another
+    writer of the same events)."""
+    if not activities:
+        return []
+    rows = _copy_rows(connector, activities, classifier)
     with connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS activity_stage ON COMMIT DELETE ROWS AS "
-            f"SELECT {COPY_COLUMNS} FROM connectors_activity WITH NO DATA"
+            "SELECT nextval(pg_get_serial_sequence('connectors_activity', 'id')) FROM generate_series(1, %s)",
+            [len(rows)],
         )
-        with cursor.copy(f"COPY activity_stage ({COPY_COLUMNS}) FROM STDIN") as copy:
-            for row in rows:
-                values = []
-                for name, default, is_json in COPY_PLAN:
-                    value = fixed[name] if name in fixed else row.get(name, default)
-                    if is_json and value is not None:
-                        value = dumps(value).decode()
-                    values.append(value)
-                copy.write_row(values)
-        cursor.execute(
-            f"INSERT INTO connectors_activity ({COPY_COLUMNS}) SELECT {COPY_COLUMNS} FROM activity_stage "
-            "ON CONFLICT (connector_id, event_id) DO NOTHING RETURNING id, event_time"
-        )
-        inserted = cursor.fetchall()
-        cursor.execute("TRUNCATE activity_stage")
+        ids = [pk for (pk,) in cursor.fetchall()]
+        try:
+            with (
+                transaction.atomic(),
+                cursor.copy(f"COPY connectors_activity (id, {COPY_COLUMNS}) FROM STDIN") as copy,
+            ):
+                for pk, row in zip(ids, rows, strict=True):
+                    copy.write_row((pk, *row))
+        except UniqueViolation:
+            return _insert_staged(cursor, rows)
+    return list(zip(ids, [activity.event_time for activity in activities], strict=True))
+
+
+def _copy_rows(connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier) -> list:
+    """The activities as COPY rows, enriched and with their JSON serialized. Enrichment is looked up
+    once per distinct address: a batch holds far fewer addresses than events."""
+    fixed = {"connector_id": connector.pk, "ingested_at": timezone.now()}
+    no_address = {**NO_ENRICHMENT, **fixed, "ip_tags": dumps(NO_ENRICHMENT["ip_tags"]).decode()}
+    by_address: dict[str, dict] = {}
+    rows = []
+    for activity in activities:
+        fields = vars(activity)
+        address = fields["ip_address"]
+        if not address:
+            extra = no_address
+        else:
+            extra = by_address.get(address)
+            if extra is None:
+                extra = {**NO_ENRICHMENT, **enrichment(str(address), classifier), **fixed}
+                extra["ip_tags"] = dumps(extra["ip_tags"]).decode()
+                by_address[address] = extra
+        merged = {**fields, **extra}
+        for name in NORMALIZED_JSON_FIELDS:
+            value = merged[name]
+            if value is not None:
+                merged[name] = dumps(value).decode()
+        rows.append(COPY_ROW(merged))
+    return rows
+
+
+def _insert_staged(cursor, rows: list) -> list[tuple[int, datetime]]:
+    """COPY into a session-local staging table, then one INSERT ... ON CONFLICT DO NOTHING RETURNING:
+    the rows another writer stored first are skipped one by one, and exactly the new ones come back."""
+    cursor.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS activity_stage ON COMMIT DELETE ROWS AS "
+        f"SELECT {COPY_COLUMNS} FROM connectors_activity WITH NO DATA"
+    )
+    with cursor.copy(f"COPY activity_stage ({COPY_COLUMNS}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        f"INSERT INTO connectors_activity ({COPY_COLUMNS}) SELECT {COPY_COLUMNS} FROM activity_stage "
+        "ON CONFLICT (connector_id, event_id) DO NOTHING RETURNING id, event_time"
+    )
+    inserted = cursor.fetchall()
+    cursor.execute("TRUNCATE activity_stage")
     return inserted

@@ -268,10 +268,15 @@ def enrich(activity_fields: dict, classifier: IpClassifier) -> dict:
     ip = activity_fields.get("ip_address")
     if not ip:
         return dict(activity_fields)
-    ip = str(ip)
+    return {**activity_fields, **enrichment(str(ip), classifier)}
+
+
+def enrichment(ip: str, classifier: IpClassifier) -> dict:
+    """The enrichment fields ``enrich`` adds for ``ip``: the same for every activity from that address,
+    so a caller enriching many activities can look each distinct address up once."""
     info = classifier.classify(ip)
     located = geo.lookup(ip)
-    fields = dict(activity_fields)
+    fields: dict = {}
     if located is not None:
         fields.update(
             country=located.country,

@@ -1,0 +1,163 @@
+"""The idempotent store: what it writes equals normalize + enrich, on PostgreSQL's COPY path as on the
+ORM path, and a concurrent writer of the same events never causes a duplicate or a failure."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, connections, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from connectors import services
+from connectors.ingestion import s3_trail
+from connectors.ingestion.normalize import normalize
+from connectors.ingestion.store import StoreWriter, store_records
+from connectors.models import Activity, Connector, IngestCheckpoint, TrailFileRead
+from connectors.services import ConnectorSettings
+from defender.ipintel.classify import IpClassifier, RangeSpec, enrich
+from tests.aws_fixtures import aws_client
+from tests.cloudtrail import record, series
+from tests.connectors.test_ingestion import trail_file
+
+OFFICE = RangeSpec(name="Office", cidrs=("81.2.69.0/24",), category="corporate", tags=("HQ",))
+
+
+def make_connector() -> Connector:
+    return Connector.objects.create(
+        name="Store", status=Connector.Status.CONNECTED, account_id="123456789012"
+    )
+
+
+@pytest.mark.django_db
+def test_stored_rows_are_the_normalized_and_enriched_records():
+    connector = make_connector()
+    classifier = IpClassifier.build([OFFICE], [])
+    events = [record(name, event_id=name) for name in ("iam_user_api_call", "ec2_run_instances")]
+    events += [
+        # Two events from one address share its enrichment; an AWS service's call has none.
+        record("s3_put_bucket_acl", event_id="office-1", sourceIPAddress="81.2.69.160"),
+        record("s3_put_bucket_acl", event_id="office-2", sourceIPAddress="81.2.69.160"),
+        record("kms_rotate_key_service_event", event_id="service"),
+        record(event_id="no-parameters", requestParameters=None),
+    ]
+    result = store_records(connector=connector, records=events, source="test", classifier=classifier)
+    assert result.inserted == len(events)
+    for event in events:
+        expected = enrich(normalize(event).as_fields(), classifier)
+        stored = model_to_dict(Activity.objects.get(event_id=event["eventID"]), fields=list(expected))
+        assert stored == expected
+    office = Activity.objects.get(event_id="office-2")
+    assert (office.ip_category, office.country) == ("corporate", "GB")
+    assert "HQ" in office.ip_tags
+    service = Activity.objects.get(event_id="service")
+    assert (service.ip_category, service.ip_tags, service.country, service.latitude) == ("", [], "", None)
+    assert Activity.objects.get(event_id="no-parameters").request_parameters is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_another_writer_stores_meanwhile_are_skipped_not_duplicated():
+    """The other writer's rows are not committed yet when this batch's COPY meets them in the unique
+    index: it waits for that writer, then falls back to skipping them one by one."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes writers: no batch can overlap another")
+    connector = make_connector()
+    events = [record(event_id=f"e{number}") for number in range(5)]
+    holding, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def other_writer() -> None:
+        try:
+            with transaction.atomic():
+                store_records(connector=connector, records=events[:2], source="other")
+                holding.set()
+                release.wait(10)
+        except BaseException as error:  # surfaced by the assertion below
+            failures.append(error)
+            holding.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_writer)
+    thread.start()
+    assert holding.wait(10)
+    # The COPY below waits on the other writer's uncommitted rows until it commits.
+    threading.Timer(0.5, release.set).start()
+    result = store_records(connector=connector, records=events, source="this")
+    thread.join(10)
+    assert failures == []
+    assert (result.inserted, result.duplicates) == (3, 2)
+    assert sorted(Activity.objects.filter(pk__in=result.new_ids).values_list("event_id", flat=True)) == [
+        "e2",
+        "e3",
+        "e4",
+    ]
+    assert Activity.objects.filter(connector=connector).count() == 5
+    connector.refresh_from_db()
+    assert connector.events_ingested == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_runs_calls_in_order_on_its_thread_and_stops_at_the_first_failure():
+    ran: list[tuple[str, str]] = []
+
+    def call(name: str):
+        return lambda: ran.append((name, threading.current_thread().name))
+
+    def fail() -> None:
+        raise ValueError("the database went away")
+
+    with pytest.raises(ValueError, match="went away"), StoreWriter() as writer:
+        writer.submit(call("first"))
+        writer.submit(call("second"))
+        writer.submit(fail)
+        writer.submit(call("after the failure"))
+    assert [name for name, _ in ran] == ["first", "second"]
+    if connection.vendor == "postgresql":
+        assert {thread for _, thread in ran} == {"ingest-writer"}
+
+
+@pytest.mark.django_db
+def test_inside_a_transaction_the_writer_runs_calls_inline():
+    # Its own connection could not see the caller's uncommitted rows.
+    assert not StoreWriter().threaded
+
+
+@pytest.mark.django_db(transaction=True)
+def test_trail_files_stored_by_the_writer_thread_are_each_read_once(
+    aws, connector_user, admin, django_capture_on_commit_callbacks, monkeypatch
+):
+    with django_capture_on_commit_callbacks():
+        connector = services.connector_save(
+            config=ConnectorSettings(
+                name="Trail",
+                access_key_id=connector_user.credentials.access_key_id,
+                secret_access_key=connector_user.credentials.secret_access_key,
+                regions=("us-east-1",),
+            ),
+            by=admin,
+        )
+    s3 = aws_client("s3", aws.endpoint_url)
+    s3.create_bucket(Bucket="org-trail-bucket")
+    prefix = f"AWSLogs/123456789012/CloudTrail/us-east-1/{timezone.now():%Y/%m/%d}/"
+    keys = [f"{prefix}{number:02}_CloudTrail_us-east-1.json.gz" for number in range(7)]
+    for number, key in enumerate(keys):
+        events = series(12, end=timezone.now() - timedelta(hours=number))
+        for event in events:
+            event["eventID"] = f"{number}-{event['eventID']}"
+        s3.put_object(Bucket="org-trail-bucket", Key=key, Body=trail_file(events))
+    Connector.objects.filter(pk=connector.pk).update(ingest_mode="s3_trail", trail_bucket="org-trail-bucket")
+    # Two files to a transaction: four transactions, the writer storing one while the next is read.
+    monkeypatch.setattr(s3_trail, "RECORDS_PER_TRANSACTION", 24)
+    assert StoreWriter().threaded == (connection.vendor == "postgresql")
+
+    first = s3_trail.ingest_trail_region(connector_id=connector.pk, region="us-east-1")
+    again = s3_trail.ingest_trail_region(connector_id=connector.pk, region="us-east-1")
+
+    assert (first.read, first.inserted, first.duplicates) == (84, 84, 0)
+    assert len(set(first.new_ids)) == 84
+    assert again.read == 0
+    assert Activity.objects.filter(connector=connector).count() == 84
+    assert sorted(TrailFileRead.objects.filter(connector=connector).values_list("key", flat=True)) == keys
+    checkpoint = IngestCheckpoint.objects.get(connector=connector, region="us-east-1")
+    assert (checkpoint.last_key, checkpoint.running_since, checkpoint.backfill_done) == (keys[-1], None, True)
