@@ -1,31 +1,31 @@
 """The running system the end-to-end benchmarks measure: the local AWS emulator (a thread of the
 benchmark process), a scenario applied to it, a connector, and real Celery worker processes on the
-benchmark's PostgreSQL and Redis. Also the raw limit (gunzip + parse + COPY) and the worker's peak RSS.
+benchmark's PostgreSQL and Redis. Also the trail files as the emulator holds them, for the raw limit
+(bench/_common.py), and the workers' peak RSS.
 """
 
 from __future__ import annotations
 
-import gzip
 import io
+import itertools
 import os
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
+import _common  # noqa: F401 - sets Django up before the models below are imported
 import redis
-from _common import ROOT
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
 from connectors.models import Activity, Connector, IngestCheckpoint, TrailFileRead
+from defender.worker_process import start_worker, stop_workers
 from localaws.emulator import Emulator
 from localaws.scenario import apply_scenario, build_scenario
 
@@ -54,21 +54,28 @@ def start_emulator() -> Emulator:
 
 
 def apply(
-    emulator: Emulator, out_dir: Path, *, events: int, days: int | None = None, lookup_events: bool = False
+    emulator: Emulator,
+    out_dir: Path,
+    *,
+    events: int,
+    days: int | None = None,
+    lookup_events: bool = False,
+    lookup_regions: tuple[str, ...] = (),
 ) -> Applied:
     """The scale scenario in the emulator (its trail files in S3; its management events also behind
     LookupEvents when ``lookup_events``), its reference data loaded, a connector on it, and every
-    built-in policy enabled."""
+    built-in policy enabled. With ``lookup_regions`` the management events are dealt over those
+    regions in turn instead of the scenario's own, and the connector reads those regions."""
     scenario = build_scenario("scale", events=events, days=days, end=datetime.now(UTC))
+    add_events = emulator.store.add if lookup_events else (lambda records: None)
+    if lookup_regions:
+        add_events = _dealt_over(lookup_regions, add_events)
     applied = apply_scenario(
-        scenario,
-        endpoint_url=emulator.endpoint_url,
-        add_events=emulator.store.add if lookup_events else (lambda records: None),
-        out_dir=out_dir,
+        scenario, endpoint_url=emulator.endpoint_url, add_events=add_events, out_dir=out_dir
     )
     stats = scenario.stats()
     _load_reference_data(out_dir)
-    regions = sorted(stats["events_by_region"])
+    regions = list(lookup_regions) or sorted(stats["events_by_region"])
     connector = create_connector(
         emulator,
         account_id=scenario.account_id,
@@ -87,6 +94,19 @@ def apply(
         trail_bucket=scenario.spec.trail_bucket,
         files_dir=out_dir,
     )
+
+
+def _dealt_over(
+    regions: tuple[str, ...], add_events: Callable[[Iterable[dict]], object]
+) -> Callable[[Iterable[dict]], None]:
+    """``add_events`` with each record moved to the next of ``regions`` in turn: the regions then hold
+    the same number of events (within one) spread over the same days."""
+    turn = itertools.cycle(regions)
+
+    def add_dealt(records: Iterable[dict]) -> None:
+        add_events([{**record, "awsRegion": next(turn)} for record in records])
+
+    return add_dealt
 
 
 def _load_reference_data(out_dir: Path) -> None:
@@ -109,7 +129,8 @@ def create_connector(
     emulator: Emulator, *, account_id: str, regions: list[str], trail_bucket: str, mode: str
 ) -> Connector:
     name = "Benchmark"
-    Activity.objects.filter(connector__name=name).delete()
+    for earlier in Connector.objects.filter(name=name):
+        delete_activities(earlier)
     Connector.objects.filter(name=name).delete()
     connector = Connector(
         name=name,
@@ -136,6 +157,21 @@ def enable_every_policy() -> None:
     Policy.objects.update(enabled=True, active_since=datetime(2000, 1, 1, tzinfo=UTC))
 
 
+def delete_activities(connector: Connector) -> None:
+    """The connector's activities and their alert links, in two statements: the ORM's delete() (and a
+    connector's cascade) first fetches every id, minutes for the million an earlier benchmark left."""
+    from alerts.models import Alert
+
+    links = Alert.activities.field
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'DELETE FROM "{links.m2m_db_table()}" WHERE "{links.m2m_reverse_name()}" IN '
+            f'(SELECT "id" FROM "{Activity._meta.db_table}" WHERE "connector_id" = %s)',
+            [connector.pk],
+        )
+        cursor.execute(f'DELETE FROM "{Activity._meta.db_table}" WHERE "connector_id" = %s', [connector.pk])
+
+
 def reset_ingestion(connector: Connector) -> None:
     """Forget what was read so the same files are ingested again (scale-out runs)."""
     from alerts.models import Alert
@@ -143,7 +179,7 @@ def reset_ingestion(connector: Connector) -> None:
 
     Alert.objects.all().delete()
     DetectorState.objects.all().delete()
-    Activity.objects.filter(connector=connector).delete()
+    delete_activities(connector)
     TrailFileRead.objects.filter(connector=connector).delete()
     IngestCheckpoint.objects.filter(connector=connector).delete()
     Connector.objects.filter(pk=connector.pk).update(events_ingested=0, last_activity_at=None)
@@ -166,73 +202,30 @@ def worker_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def workers(count: int, log_dir: Path, *, env: dict[str, str] | None = None) -> Iterator[list]:
-    """``count`` worker processes (one task at a time each, as sized in production), on every queue."""
+    """``count`` worker processes (one task at a time each, as sized in production), on every queue,
+    started side by side: each spends seconds of CPU setting Django up."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    processes = []
+    with ThreadPoolExecutor(max_workers=count) as starter:
+        starting = [
+            starter.submit(
+                start_worker,
+                env or worker_env(),
+                log_dir / f"worker-{index}.log",
+                ",".join(QUEUES),
+                pool="solo",
+                name=f"bench{index}@%h",
+                ready_seconds=WORKER_READY_SECONDS,
+            )
+            for index in range(count)
+        ]
+    processes = [future.result() for future in starting if future.exception() is None]
     try:
-        for index in range(count):
-            processes.append(_start_worker(index, log_dir / f"worker-{index}.log", env or worker_env()))
+        for future in starting:
+            if future.exception() is not None:
+                raise future.exception()
         yield processes
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _start_worker(index: int, log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "defender",
-            "worker",
-            "-Q",
-            ",".join(QUEUES),
-            "-n",
-            f"bench{index}@%h",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + WORKER_READY_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"A Celery worker exited at start; see {log_path}")
-        if _ready(process.pid):
-            return process
-        time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGKILL)
-    raise RuntimeError(f"A Celery worker did not start in {WORKER_READY_SECONDS} s; see {log_path}")
-
-
-def _ready(pid: int) -> bool:
-    """The worker consumes once it holds a connection to Redis (it logs nothing at WARNING)."""
-    port = str(redis.Redis.from_url(settings.CELERY_BROKER_URL).connection_pool.connection_kwargs["port"])
-    try:
-        with open(f"/proc/{pid}/net/tcp") as handle:
-            table = handle.read()
-    except OSError:
-        return False
-    return f":{int(port):04X} 01" in table.upper()
+        stop_workers(processes, timeout=30)
 
 
 def peak_rss_mb(processes: list[subprocess.Popen]) -> float:
@@ -283,7 +276,7 @@ def send(task: str, *args) -> None:
     app.send_task(task, args=list(args))
 
 
-# --- the raw limit ---------------------------------------------------------------------------------
+# --- the trail files ---------------------------------------------------------------------------------
 
 
 def trail_bodies(bucket: str) -> list[bytes]:
@@ -299,30 +292,3 @@ def trail_bodies(bucket: str) -> list[bytes]:
             keys = buckets[bucket].keys
             return [keys[name].value for name in sorted(keys) if name.endswith(".json.gz")]
     raise LookupError(f"No bucket {bucket} in the emulator")
-
-
-def raw_limit(bodies: list[bytes]) -> tuple[int, float]:
-    """gunzip + JSON parse + COPY of every record (its id, time, name and the record as jsonb) into a
-    bare table: the floor any ingestion path pays, measured on this machine in this run."""
-    with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS bench_raw")
-        cursor.execute(
-            "CREATE TABLE bench_raw (event_id text, event_time timestamptz, event_name text, raw jsonb)"
-        )
-        rows = 0
-        started = time.perf_counter()
-        with cursor.copy("COPY bench_raw (event_id, event_time, event_name, raw) FROM STDIN") as copy:
-            for body in bodies:
-                for record in orjson.loads(gzip.decompress(body))["Records"]:
-                    copy.write_row(
-                        (
-                            record["eventID"],
-                            record["eventTime"],
-                            record["eventName"],
-                            orjson.dumps(record).decode(),
-                        )
-                    )
-                    rows += 1
-        elapsed = time.perf_counter() - started
-        cursor.execute("DROP TABLE bench_raw")
-    return rows, elapsed

@@ -1,16 +1,17 @@
 """A real Celery worker process for the tests that need one (pytest plugin)."""
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent
+# start_worker is imported from here by the tests that start their own workers.
+from defender.worker_process import ROOT, start_worker, stop_workers
+
+__all__ = ["start_worker", "stop_worker", "wait_for"]
 
 
 def _test_database_url() -> str:
@@ -29,55 +30,8 @@ def celery_worker_env(django_db_setup, django_db_blocker):
     return {**os.environ, "DATABASE_URL": database_url, "CELERY_TASK_ALWAYS_EAGER": "False"}
 
 
-def start_worker(env: dict[str, str], log_path: Path, queues: str = "ingest,detect,governance,default"):
-    """A `celery worker` process in its own process group (so a test can SIGKILL all of it),
-    returned once it is ready to take tasks."""
-    log = open(log_path, "w")  # noqa: SIM115 - closed by the caller's process end
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "defender",
-            "worker",
-            "-Q",
-            queues,
-            "--concurrency",
-            "1",
-            "--pool",
-            "prefork",
-            "--loglevel",
-            "INFO",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"The Celery worker exited at start; see {log_path}")
-        if "ready." in log_path.read_text():
-            return process
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"The Celery worker did not start in 60 s; see {log_path}")
-
-
 def stop_worker(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_workers([process], timeout=20)
 
 
 @pytest.fixture(scope="session")
