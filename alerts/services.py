@@ -14,10 +14,12 @@ from celery import current_app
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent
-from connectors.models import Bucket, ConnectorEvent
+from connectors.models import Activity, Bucket, ConnectorEvent
+from connectors.selectors import history_page
 from defender.audit import AuditAction, audit_record
 from policies import detection
 from policies.engine import Finding, compile_policy
@@ -33,6 +35,31 @@ def detect_activities(*, activity_ids: Collection[int]) -> list[Alert]:
     """Run every enabled policy over the stored activities ``activity_ids`` and raise the alerts
     they find. Safe to run again on the same ids: the same findings find the same alerts."""
     return alerts_raise(findings=detection.detect(activity_ids=activity_ids))
+
+
+# Activities per step of a history walk: the same batch size ingestion hands to detection.
+HISTORY_STEP = 5000
+
+
+def detect_history_step(
+    *, connector_id: int, upto_id: int | None = None, after: list | None = None
+) -> tuple[int, list] | None:
+    """Detect the next step of a connector's stored history, oldest first (see
+    ``connectors.ingestion.history``). ``upto_id`` bounds the walk to what was stored when it began
+    (the first step sets it); ``after`` is the [ISO event time, id] of the last activity detected.
+    Returns the arguments of the next step, or None when the walk is over."""
+    if upto_id is None:
+        upto_id = Activity.objects.filter(connector_id=connector_id).aggregate(top=Max("pk"))["top"]
+        if upto_id is None:
+            return None
+    cursor = (datetime.fromisoformat(after[0]), int(after[1])) if after else None
+    page = history_page(connector_id=connector_id, upto_id=upto_id, after=cursor, size=HISTORY_STEP)
+    if page:
+        detect_activities(activity_ids=[pk for pk, _ in page])
+    if len(page) < HISTORY_STEP:
+        return None
+    last_id, last_time = page[-1]
+    return upto_id, [last_time.isoformat(), last_id]
 
 
 def detect_buckets(*, bucket_ids: Collection[int]) -> list[Alert]:

@@ -1,7 +1,7 @@
 """Alert tasks. Detection is registered here under the names that ingestion and the bucket inventory
-send, "policies.detect_activities" and "policies.detect_buckets" (routed to the ``detect`` queue by
-``policies.*``): the engine lives in policies and knows nothing of alerts; these tasks turn its
-findings into alerts."""
+send, "policies.detect_activities", "policies.detect_history" and "policies.detect_buckets" (routed to
+the ``detect`` queue by ``policies.*``): the engine lives in policies and knows nothing of alerts;
+these tasks turn its findings into alerts."""
 
 from celery import shared_task
 from django.db import OperationalError
@@ -20,6 +20,21 @@ from alerts.models import Alert
 )
 def detect_activities_task(activity_ids: list[int]) -> None:
     services.detect_activities(activity_ids=activity_ids)
+
+
+@shared_task(
+    name="policies.detect_history",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=5,
+)
+def detect_history_task(connector_id: int, upto_id: int | None = None, after: list | None = None) -> None:
+    """One step of a new connector's history walk, oldest first (sent by name from
+    ``connectors.ingestion.history``); it queues the next step itself, so steps run one after another."""
+    following = services.detect_history_step(connector_id=connector_id, upto_id=upto_id, after=after)
+    if following is not None:
+        detect_history_task.delay(connector_id, *following)
 
 
 @shared_task(

@@ -61,6 +61,10 @@ class Connector(Audited):
     last_health_check = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
     events_ingested = models.BigIntegerField(default=0)
+    # Set on a new LookupEvents connector: LookupEvents answers newest first, and detectors must see
+    # history oldest first (baselines, learning periods), so detection waits for the whole history
+    # import and then walks it in time order (connectors.ingestion.history).
+    detection_held = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["name"]
@@ -171,7 +175,11 @@ class Activity(models.Model):
         IDENTITY_CENTER_USER = "IdentityCenterUser", "Identity Center user"
         UNKNOWN = "Unknown", "Unknown"
 
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="activities")
+    # No index of its own: the unique (connector, event_id) index leads with it, and every index costs
+    # ingestion time.
+    connector = models.ForeignKey(
+        Connector, on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
     event_id = models.CharField(max_length=64)
     event_time = models.DateTimeField()
     event_name = models.CharField(max_length=128)

@@ -1,4 +1,6 @@
-from django.db.models import Count, Max, QuerySet
+from datetime import datetime
+
+from django.db.models import Count, Max, Q, QuerySet
 
 from connectors.models import Activity, Connector, IamUser, IngestCheckpoint
 
@@ -55,3 +57,16 @@ def activity_summary(principals: list[str]) -> dict[str, dict]:
         .annotate(count=Count("id"), last=Max("event_time"))
     )
     return {row["principal"]: row for row in rows}
+
+
+def history_page(
+    *, connector_id: int, upto_id: int, after: tuple[datetime, int] | None, size: int
+) -> list[tuple[int, datetime]]:
+    """The next ``size`` (id, event time) of a connector's activities up to ``upto_id``, oldest first,
+    after the (event time, id) cursor ``after``."""
+    activities = Activity.objects.filter(connector_id=connector_id, pk__lte=upto_id)
+    if after is not None:
+        after_time, after_id = after
+        later = Q(event_time__gt=after_time) | Q(event_time=after_time, pk__gt=after_id)
+        activities = activities.filter(later)
+    return list(activities.order_by("event_time", "pk").values_list("pk", "event_time")[:size])

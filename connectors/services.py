@@ -133,6 +133,8 @@ def connector_save(
     connector.status = Connector.Status.CONNECTED
     connector.status_reason = ""
     connector.connected_at = connector.connected_at or timezone.now()
+    if creating:
+        connector.detection_held = config.ingest_mode == Connector.IngestMode.LOOKUP_EVENTS
     connector.save()
     verb = "Connected" if creating else "Settings changed and validated"
     _record(connector, f"{verb} as {report.caller_arn} (account {report.account_id}).", actor=by)

@@ -10,6 +10,9 @@ the checkpoint, so events that reach CloudTrail late are still read (and duplica
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import orjson
@@ -21,6 +24,7 @@ from django.utils import timezone
 from connectors import aws
 from connectors.aws import ErrorKind
 from connectors.ingestion.errors import ConnectorBroken, RegionNotEnabled, TransientAwsError
+from connectors.ingestion.history import detection_release
 from connectors.ingestion.store import StoreResult, store_records
 from connectors.models import Connector, IngestCheckpoint
 from connectors.services import connector_credentials, connector_mark_error
@@ -31,23 +35,35 @@ OVERLAP = timedelta(minutes=15)
 # A running task refreshes its claim after every page; a claim older than this belongs to a dead worker.
 CLAIM_EXPIRY = timedelta(seconds=settings.INGEST_CLAIM_SECONDS)
 DISABLED_REGION_RETRY = timedelta(hours=24)
-PACE_MARGIN = 1.05
 
 
 class Pacer:
-    """Keeps requests to one region under AWS's rate so that throttling is the exception."""
+    """Keeps requests to one region within AWS's rate so that none is throttled.
+
+    AWS accepts at most ``per_second`` requests in any one-second window, and counts a request at
+    some moment between its sending and its answer, which a busy network, worker or service delays.
+    So the request that could complete a window is sent a full window after the *answer* to the one
+    ``limit`` requests before it: however late the service counted either, the two never share a
+    window. That costs one round trip per window, where a fixed margin on the spacing was overrun by
+    any delay longer than the margin; a throttled request costs a retry backoff of a second or more.
+    """
 
     def __init__(self, per_second: float):
-        # A hair slower than the limit: AWS counts in a sliding window, and a request that arrives a
-        # millisecond early is throttled and then backed off for far longer than the margin costs.
-        self.interval = PACE_MARGIN / per_second
-        self.next_at = 0.0
+        self.limit = max(1, int(per_second))
+        self.window = self.limit / per_second
+        self.answered: deque[float] = deque(maxlen=self.limit)
 
-    def wait(self) -> None:
-        now = time.monotonic()
-        if now < self.next_at:
-            time.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.interval
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Wait until a request may be sent, then time its answer (a failed one counts too)."""
+        if len(self.answered) == self.limit:
+            delay = self.answered[0] + self.window - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        try:
+            yield
+        finally:
+            self.answered.append(time.monotonic())
 
 
 def claim(checkpoint: IngestCheckpoint, now: datetime) -> bool:
@@ -72,14 +88,16 @@ def ingest_region(*, connector_id: int, region: str, now: datetime | None = None
     if not claim(checkpoint, now):
         return None
     try:
-        return _read_window(connector, checkpoint, now)
+        result = _read_window(connector, checkpoint, now)
     except RegionNotEnabled:
-        return None
+        result = None
     except ConnectorBroken as error:
         connector_mark_error(connector_id=connector.pk, reason=str(error))
         return None
     finally:
         IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(running_since=None)
+    detection_release(connector_id=connector.pk)
+    return result
 
 
 def _read_window(connector: Connector, checkpoint: IngestCheckpoint, now: datetime) -> StoreResult:
@@ -101,9 +119,9 @@ def _read_window(connector: Connector, checkpoint: IngestCheckpoint, now: dateti
     params: dict = {"StartTime": start, "EndTime": now, "MaxResults": 50}
     source = f"LookupEvents {checkpoint.region}"
     while True:
-        pacer.wait()
         try:
-            page = client.lookup_events(**params)
+            with pacer.request():
+                page = client.lookup_events(**params)
         except (ClientError, BotoCoreError) as error:
             _raise_for(error, connector, checkpoint, now)
         records = [_parse_event(event) for event in page.get("Events", [])]

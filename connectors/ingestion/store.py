@@ -178,8 +178,11 @@ def store_batches(
                 events_ingested=F("events_ingested") + result.inserted,
                 last_activity_at=Greatest(Coalesce("last_activity_at", result.newest), result.newest),
             )
-        ids = result.new_ids
-        transaction.on_commit(lambda: hand_to_detection(ids))
+            # Read after the update, under its row lock: see connectors.ingestion.history.
+            held = Connector.objects.filter(pk=connector.pk).values_list("detection_held", flat=True)[0]
+            if not held:
+                ids = result.new_ids
+                transaction.on_commit(lambda: hand_to_detection(ids))
     return result
 
 
