@@ -18,7 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from alerts.models import Alert, AlertEvent
-from connectors.models import Activity, Bucket, ConnectorEvent
+from connectors.models import Activity, Bucket, ConnectorEvent, PendingDetection
 from connectors.selectors import history_page
 from defender.audit import AuditAction, audit_record
 from policies import detection
@@ -31,10 +31,14 @@ from policies.services import policy_record_suppressed
 GOVERNANCE_TASK = "governance.run_for_alert"
 
 
-def detect_activities(*, activity_ids: Collection[int]) -> list[Alert]:
+def detect_activities(*, activity_ids: Collection[int], pending_id: int | None = None) -> list[Alert]:
     """Run every enabled policy over the stored activities ``activity_ids`` and raise the alerts
-    they find. Safe to run again on the same ids: the same findings find the same alerts."""
-    return alerts_raise(findings=detection.detect(activity_ids=activity_ids))
+    they find. Safe to run again on the same ids: the same findings find the same alerts. Once they
+    are raised, the ingestion's record that these activities await detection (``pending_id``) goes."""
+    alerts = alerts_raise(findings=detection.detect(activity_ids=activity_ids))
+    if pending_id is not None:
+        PendingDetection.objects.filter(pk=pending_id).delete()
+    return alerts
 
 
 # Activities per step of a history walk: the same batch size ingestion hands to detection.

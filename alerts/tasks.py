@@ -18,8 +18,8 @@ from alerts.models import Alert
     retry_backoff=2,
     max_retries=5,
 )
-def detect_activities_task(activity_ids: list[int]) -> None:
-    services.detect_activities(activity_ids=activity_ids)
+def detect_activities_task(activity_ids: list[int], pending_id: int | None = None) -> None:
+    services.detect_activities(activity_ids=activity_ids, pending_id=pending_id)
 
 
 @shared_task(

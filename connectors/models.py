@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
+from django.utils import timezone
 
 from defender import crypto
 from defender.models import Audited
@@ -274,6 +275,18 @@ class RejectedRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source}: {self.error}"
+
+
+class PendingDetection(models.Model):
+    """Stored activities whose detection is not known to be done: written in the transaction that
+    stores them, deleted by detection once their alerts are raised, and sent again by a janitor if the
+    worker died between the commit and the send (or during detection)."""
+
+    activity_ids = models.JSONField()
+    sent_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{len(self.activity_ids)} activities sent at {self.sent_at:%Y-%m-%d %H:%M:%S}"
 
 
 class SavedQuery(models.Model):

@@ -1,10 +1,14 @@
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 
 from connectors import aws, buckets, entra_sync, inventory, services
 from connectors.entra import GraphError
 from connectors.ingestion.errors import TransientAwsError
 from connectors.ingestion.lookup_events import ingest_region
 from connectors.ingestion.s3_trail import ingest_trail_region
+from connectors.ingestion.store import detection_resend
 from connectors.models import Connector
 
 
@@ -34,6 +38,12 @@ def ingest_region_task(connector_id: int, region: str) -> None:
         ingest_trail_region(connector_id=connector_id, region=region)
     else:
         ingest_region(connector_id=connector_id, region=region)
+
+
+@shared_task(name="connectors.resend_detection")
+def detection_resend_task() -> None:
+    """Beat: send again the detections a dead worker left pending (``DETECTION_RESEND_SECONDS``)."""
+    detection_resend(older_than=timedelta(seconds=settings.DETECTION_RESEND_SECONDS))
 
 
 @shared_task(name="connectors.poll_connector")

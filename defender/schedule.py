@@ -11,6 +11,7 @@ IDENTITY_SYNC_MINUTES = env.int("IDENTITY_SYNC_MINUTES", default=15)
 
 BEAT_SCHEDULE: dict[str, dict] = {
     "connectors-poll": {"task": "connectors.poll_all", "schedule": INGEST_POLL_SECONDS},
+    "connectors-resend-detection": {"task": "connectors.resend_detection", "schedule": 60},
     "connectors-health-check": {"task": "connectors.health_check_all", "schedule": 15 * 60},
     "connectors-inventory": {"task": "connectors.inventory_refresh_all", "schedule": 60 * 60},
     "connectors-scan-buckets": {"task": "connectors.scan_buckets_all", "schedule": 60 * 60},

@@ -189,6 +189,9 @@ else:
 LOOKUP_EVENTS_PER_SECOND = env.float("LOOKUP_EVENTS_PER_SECOND", default=2.0)
 # Seconds after which an ingestion claim whose worker stopped refreshing it is taken over.
 INGEST_CLAIM_SECONDS = env.int("INGEST_CLAIM_SECONDS", default=120)
+# A detection still pending this long after it was sent is sent again (its worker died); a queue of
+# detection longer than this would only detect some batches twice, which is safe.
+DETECTION_RESEND_SECONDS = env.int("DETECTION_RESEND_SECONDS", default=15 * 60)
 # Governance runs: attempts before a transient failure (throttling, network) fails the run, the first
 # retry's delay (doubling up to 10 minutes), and how long a run may stay running before the janitor
 # fails it (its worker died during the action, which is never run twice).

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 
 from celery import current_app
@@ -20,7 +20,7 @@ from orjson import dumps
 from psycopg.errors import UniqueViolation
 
 from connectors.ingestion.normalize import FIELD_NAMES, BatchResult, NormalizedActivity, normalize_batch
-from connectors.models import Activity, Connector, RejectedRecord
+from connectors.models import Activity, Connector, PendingDetection, RejectedRecord
 from defender.ipintel.classify import IpClassifier, enrich, enrichment
 
 DETECT_TASK = "policies.detect_activities"
@@ -48,10 +48,37 @@ class StoreResult:
         self.new_ids.extend(other.new_ids)
 
 
-def hand_to_detection(activity_ids: list[int]) -> None:
-    """Queue detection by task name: connectors never import the policies app."""
-    for start in range(0, len(activity_ids), DETECTION_CHUNK):
-        current_app.send_task(DETECT_TASK, args=[activity_ids[start : start + DETECTION_CHUNK]])
+def detection_pending(activity_ids: list[int]) -> list[PendingDetection]:
+    """Record, in the storing transaction, that ``activity_ids`` await detection (one row per task)."""
+    return PendingDetection.objects.bulk_create(
+        [
+            PendingDetection(activity_ids=activity_ids[start : start + DETECTION_CHUNK])
+            for start in range(0, len(activity_ids), DETECTION_CHUNK)
+        ]
+    )
+
+
+def hand_to_detection(pending: list[PendingDetection]) -> None:
+    """Queue detection by task name: connectors never import the policies app. Detection deletes the
+    row when it is done; until then ``detection_resend`` may send it again."""
+    for row in pending:
+        current_app.send_task(DETECT_TASK, args=[row.activity_ids, row.pk])
+
+
+def detection_resend(*, older_than: timedelta) -> int:
+    """Send again the detections still pending after ``older_than``: their worker died after the
+    activities were committed, or during detection (which is safe to run twice). How many were sent."""
+    now = timezone.now()
+    with transaction.atomic():
+        stale = list(
+            PendingDetection.objects.select_for_update(skip_locked=True)
+            .filter(sent_at__lt=now - older_than)
+            .order_by("pk")
+        )
+        if stale:
+            PendingDetection.objects.filter(pk__in=[row.pk for row in stale]).update(sent_at=now)
+            transaction.on_commit(lambda: hand_to_detection(stale))
+    return len(stale)
 
 
 # Trail records are trees of dicts and lists without cycles, parsed by the hundred thousand. At the
@@ -181,8 +208,8 @@ def store_batches(
             # Read after the update, under its row lock: see connectors.ingestion.history.
             held = Connector.objects.filter(pk=connector.pk).values_list("detection_held", flat=True)[0]
             if not held:
-                ids = result.new_ids
-                transaction.on_commit(lambda: hand_to_detection(ids))
+                pending = detection_pending(result.new_ids)
+                transaction.on_commit(lambda: hand_to_detection(pending))
     return result
 
 
