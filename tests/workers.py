@@ -54,9 +54,15 @@ def celery_worker(celery_worker_process):
 
 
 def _worker_idle() -> bool:
-    from django.conf import settings
-
     from defender.celery import app
+
+    return workers_idle(app)
+
+
+def workers_idle(app) -> bool:
+    """Nothing waits in ``app``'s queues and no worker has a task running, reserved or scheduled for
+    a retry."""
+    from django.conf import settings
 
     with app.connection_for_read() as broker:
         for queue in settings.CELERY_TASK_QUEUES:

@@ -23,7 +23,7 @@ from tests.aws_fixtures import ROOT_CREDENTIALS, aws_client
 from tests.cloudtrail import series
 from tests.policies.activities import call
 from tests.reliability.stack import django_run, pool_children
-from tests.workers import start_worker, stop_worker, wait_for
+from tests.workers import start_worker, stop_worker, wait_for, workers_idle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,7 +31,6 @@ EVENTS = 1000
 # One event in ten changes a bucket ACL, which the built-in S3 policy alerts on, by five people.
 ALERTING_EVERY = 10
 REGION = "us-east-1"
-QUEUES = ("ingest", "detect", "default", "governance")
 DETECTION_QUEUES = "detect,default,governance"
 CLAIM_SECONDS = 3
 # Beat's ingestion poll, just longer than a claim: a poll finds the region of a failed task free.
@@ -136,18 +135,7 @@ def _lock_waiters(stack) -> int:
 
 
 def _idle(stack) -> bool:
-    """Nothing waits in the stack's queues and no worker has a task running, reserved or scheduled
-    for a retry."""
-    with stack.broker.connection_for_read() as broker:
-        for queue in QUEUES:
-            _, waiting, _ = broker.default_channel.queue_declare(queue=queue)
-            if waiting:
-                return False
-    inspect = stack.broker.control.inspect(timeout=1)
-    for busy in (inspect.active(), inspect.reserved(), inspect.scheduled()):
-        if busy is None or any(busy.values()):
-            return False
-    return True
+    return workers_idle(stack.broker)
 
 
 def test_events_and_alerts_are_stored_once_across_restarts_kills_and_aws_faults(
