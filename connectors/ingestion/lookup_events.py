@@ -25,7 +25,7 @@ from connectors import aws
 from connectors.aws import ErrorKind
 from connectors.ingestion.errors import ConnectorBroken, RegionNotEnabled, TransientAwsError
 from connectors.ingestion.history import detection_release
-from connectors.ingestion.store import StoreResult, store_records
+from connectors.ingestion.store import ConnectorDeleted, StoreResult, store_records
 from connectors.models import Connector, IngestCheckpoint
 from connectors.services import connector_credentials, connector_mark_error
 from connectors.validation import explain
@@ -91,6 +91,8 @@ def ingest_region(*, connector_id: int, region: str, now: datetime | None = None
         result = _read_window(connector, checkpoint, now)
     except RegionNotEnabled:
         result = None
+    except ConnectorDeleted:
+        return None
     except ConnectorBroken as error:
         connector_mark_error(connector_id=connector.pk, reason=str(error))
         return None

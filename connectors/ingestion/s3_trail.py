@@ -17,7 +17,13 @@ from connectors.aws import ErrorKind
 from connectors.ingestion.errors import ConnectorBroken, TransientAwsError
 from connectors.ingestion.lookup_events import claim
 from connectors.ingestion.normalize import BatchResult, iter_records, normalize_batch
-from connectors.ingestion.store import StoreResult, StoreWriter, rare_collections, store_batches
+from connectors.ingestion.store import (
+    ConnectorDeleted,
+    StoreResult,
+    StoreWriter,
+    rare_collections,
+    store_batches,
+)
 from connectors.models import Connector, IngestCheckpoint, TrailFileRead
 from connectors.services import connector_credentials, connector_mark_error
 from connectors.validation import explain
@@ -42,6 +48,8 @@ def ingest_trail_region(*, connector_id: int, region: str, now: datetime | None 
         return None
     try:
         return _read_files(connector, checkpoint, now)
+    except ConnectorDeleted:
+        return None
     except ConnectorBroken as error:
         connector_mark_error(connector_id=connector.pk, reason=str(error))
         return None

@@ -28,6 +28,11 @@ DETECTION_CHUNK = 5000  # a detection task costs ~40 ms of set-up (policies, sta
 INSERT_BATCH = 2000
 
 
+class ConnectorDeleted(Exception):
+    """The connector was deleted while its activity was being stored: the batch is rolled back (the
+    activity table has no foreign key constraint to refuse it; see ``Activity.connector``)."""
+
+
 @dataclass
 class StoreResult:
     read: int = 0
@@ -201,10 +206,12 @@ def store_batches(
         times = [event_time for _, event_time in inserted]
         if times:
             result.newest, result.oldest = max(times), min(times)
-            Connector.objects.filter(pk=connector.pk).update(
+            updated = Connector.objects.filter(pk=connector.pk).update(
                 events_ingested=F("events_ingested") + result.inserted,
                 last_activity_at=Greatest(Coalesce("last_activity_at", result.newest), result.newest),
             )
+            if not updated:
+                raise ConnectorDeleted(f"Connector {connector.pk} was deleted while its activity was stored.")
             # Read after the update, under its row lock: see connectors.ingestion.history.
             held = Connector.objects.filter(pk=connector.pk).values_list("detection_held", flat=True)[0]
             if not held:
@@ -258,32 +265,38 @@ def _insert_copy(
     writer of the same events)."""
     if not activities:
         return []
-    rows = _copy_rows(connector, activities, classifier)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence('connectors_activity', 'id')) FROM generate_series(1, %s)",
-            [len(rows)],
+            [len(activities)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]
+        # Each row is formatted as it is sent, so PostgreSQL parses and indexes the first rows while
+        # Python formats the next ones, instead of waiting for the whole batch.
+        pending = _copy_rows(connector, activities, classifier)
+        rows = []
         try:
             with (
                 transaction.atomic(),
                 cursor.copy(f"COPY connectors_activity (id, {COPY_COLUMNS}) FROM STDIN") as copy,
             ):
-                for pk, row in zip(ids, rows, strict=True):
+                for pk, row in zip(ids, pending, strict=True):
+                    rows.append(row)
                     copy.write_row((pk, *row))
         except UniqueViolation:
+            rows.extend(pending)
             return _insert_staged(cursor, rows)
     return list(zip(ids, [activity.event_time for activity in activities], strict=True))
 
 
-def _copy_rows(connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier) -> list:
+def _copy_rows(
+    connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier
+) -> Iterator[tuple]:
     """The activities as COPY rows, enriched and with their JSON serialized. Enrichment is looked up
     once per distinct address: a batch holds far fewer addresses than events."""
     fixed = {"connector_id": connector.pk, "ingested_at": timezone.now()}
     no_address = {**NO_ENRICHMENT, **fixed, "ip_tags": dumps(NO_ENRICHMENT["ip_tags"]).decode()}
     by_address: dict[str, dict] = {}
-    rows = []
     for activity in activities:
         fields = vars(activity)
         address = fields["ip_address"]
@@ -300,8 +313,7 @@ def _copy_rows(connector: Connector, activities: list[NormalizedActivity], class
             value = merged[name]
             if value is not None:
                 merged[name] = dumps(value).decode()
-        rows.append(COPY_ROW(merged))
-    return rows
+        yield COPY_ROW(merged)
 
 
 def _insert_staged(cursor, rows: list) -> list[tuple[int, datetime]]:

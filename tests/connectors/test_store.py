@@ -12,8 +12,8 @@ from django.utils import timezone
 from connectors import services
 from connectors.ingestion import s3_trail
 from connectors.ingestion.normalize import normalize
-from connectors.ingestion.store import StoreWriter, store_records
-from connectors.models import Activity, Connector, IngestCheckpoint, TrailFileRead
+from connectors.ingestion.store import ConnectorDeleted, StoreWriter, store_records
+from connectors.models import Activity, Connector, IngestCheckpoint, RejectedRecord, TrailFileRead
 from connectors.services import ConnectorSettings
 from defender.ipintel.classify import IpClassifier, RangeSpec, enrich
 from tests.aws_fixtures import aws_client
@@ -53,6 +53,54 @@ def test_stored_rows_are_the_normalized_and_enriched_records():
     service = Activity.objects.get(event_id="service")
     assert (service.ip_category, service.ip_tags, service.country, service.latitude) == ("", [], "", None)
     assert Activity.objects.get(event_id="no-parameters").request_parameters is None
+
+
+@pytest.mark.django_db
+def test_a_batch_for_a_connector_deleted_meanwhile_is_rolled_back():
+    connector = make_connector()
+    Connector.objects.filter(pk=connector.pk).delete()
+    with pytest.raises(ConnectorDeleted):
+        store_records(connector=connector, records=[record(), "not a record"], source="late")
+    assert not Activity.objects.filter(connector_id=connector.pk).exists()
+    assert not RejectedRecord.objects.filter(connector_id=connector.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_connector_waits_for_the_batch_being_stored_and_deletes_it_too(admin):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes writers: no deletion can overlap a batch")
+    connector = make_connector()
+    connector_id = connector.pk  # delete() clears the instance's pk
+    storing, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+    stored = []
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                stored.append(
+                    store_records(
+                        connector=connector, records=[record(event_id=f"e{n}") for n in range(3)], source="t"
+                    )
+                )
+                storing.set()
+                release.wait(10)
+        except BaseException as error:  # surfaced by the assertion below
+            failures.append(error)
+            storing.set()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert storing.wait(10)
+    threading.Timer(0.5, release.set).start()
+    services.connector_delete(connector=connector, by=admin)
+    thread.join(10)
+    assert failures == []
+    assert stored[0].inserted == 3
+    assert not Connector.objects.filter(pk=connector_id).exists()
+    assert not Activity.objects.filter(connector_id=connector_id).exists()
 
 
 @pytest.mark.django_db(transaction=True)
