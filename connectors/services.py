@@ -180,7 +180,6 @@ def connector_set_enabled(*, connector: Connector, enabled: bool, by) -> Connect
 
 
 @transaction.atomic
-@transaction.atomic
 def connector_delete(*, connector: Connector, by) -> None:
     # The row lock first: a batch being stored either commits before the activities are collected or
     # finds the connector gone and rolls back (connectors.ingestion.store.ConnectorDeleted).

@@ -192,6 +192,25 @@ def test_import_cloudtrail_command(tmp_path, connector, capsys):
     assert "inserted 0, duplicates 25" in capsys.readouterr().out
 
 
+def test_import_cloudtrail_stops_with_a_message_when_the_connector_is_deleted_meanwhile(
+    tmp_path, connector, monkeypatch
+):
+    from django.core.management import CommandError
+
+    from connectors.management.commands import import_cloudtrail
+
+    def deleted_first(**kwargs):
+        Connector.objects.filter(pk=kwargs["connector"].pk).delete()
+        return store_records(**kwargs)
+
+    monkeypatch.setattr(import_cloudtrail, "store_records", deleted_first)
+    export = tmp_path / "export.json.gz"
+    export.write_bytes(trail_file(series(3)))
+    with pytest.raises(CommandError, match=r"was deleted while its activity was stored\. The import"):
+        call_command("import_cloudtrail", str(export), "--connector", "Production")
+    assert not Activity.objects.exists()
+
+
 def test_import_cloudtrail_names_the_connectors_when_unknown(tmp_path, connector):
     from django.core.management import CommandError
 

@@ -2,6 +2,7 @@
 ORM path, and a concurrent writer of the same events never causes a duplicate or a failure."""
 
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -65,24 +66,19 @@ def test_a_batch_for_a_connector_deleted_meanwhile_is_rolled_back():
     assert not RejectedRecord.objects.filter(connector_id=connector.pk).exists()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_deleting_a_connector_waits_for_the_batch_being_stored_and_deletes_it_too(admin):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serializes writers: no deletion can overlap a batch")
-    connector = make_connector()
-    connector_id = connector.pk  # delete() clears the instance's pk
-    storing, release = threading.Event(), threading.Event()
+@contextmanager
+def stored_by_another_writer(connector: Connector, records: list, *, commits_after: float = 0.5):
+    """Store ``records`` in a transaction of another thread, which holds it open until ``commits_after``
+    seconds into the block, so that the block's own statements meet its uncommitted rows and row locks
+    and wait for its commit. Yields a list that holds the other writer's StoreResult afterwards."""
+    stored: list = []
     failures: list[BaseException] = []
-    stored = []
+    storing, release = threading.Event(), threading.Event()
 
     def writer() -> None:
         try:
             with transaction.atomic():
-                stored.append(
-                    store_records(
-                        connector=connector, records=[record(event_id=f"e{n}") for n in range(3)], source="t"
-                    )
-                )
+                stored.append(store_records(connector=connector, records=records, source="other"))
                 storing.set()
                 release.wait(10)
         except BaseException as error:  # surfaced by the assertion below
@@ -94,10 +90,20 @@ def test_deleting_a_connector_waits_for_the_batch_being_stored_and_deletes_it_to
     thread = threading.Thread(target=writer)
     thread.start()
     assert storing.wait(10)
-    threading.Timer(0.5, release.set).start()
-    services.connector_delete(connector=connector, by=admin)
+    threading.Timer(commits_after, release.set).start()
+    yield stored
     thread.join(10)
     assert failures == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deleting_a_connector_waits_for_the_batch_being_stored_and_deletes_it_too(admin):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite serializes writers: no deletion can overlap a batch")
+    connector = make_connector()
+    connector_id = connector.pk  # delete() clears the instance's pk
+    with stored_by_another_writer(connector, [record(event_id=f"e{n}") for n in range(3)]) as stored:
+        services.connector_delete(connector=connector, by=admin)
     assert stored[0].inserted == 3
     assert not Connector.objects.filter(pk=connector_id).exists()
     assert not Activity.objects.filter(connector_id=connector_id).exists()
@@ -111,29 +117,8 @@ def test_events_another_writer_stores_meanwhile_are_skipped_not_duplicated():
         pytest.skip("SQLite serializes writers: no batch can overlap another")
     connector = make_connector()
     events = [record(event_id=f"e{number}") for number in range(5)]
-    holding, release = threading.Event(), threading.Event()
-    failures: list[BaseException] = []
-
-    def other_writer() -> None:
-        try:
-            with transaction.atomic():
-                store_records(connector=connector, records=events[:2], source="other")
-                holding.set()
-                release.wait(10)
-        except BaseException as error:  # surfaced by the assertion below
-            failures.append(error)
-            holding.set()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=other_writer)
-    thread.start()
-    assert holding.wait(10)
-    # The COPY below waits on the other writer's uncommitted rows until it commits.
-    threading.Timer(0.5, release.set).start()
-    result = store_records(connector=connector, records=events, source="this")
-    thread.join(10)
-    assert failures == []
+    with stored_by_another_writer(connector, events[:2]):
+        result = store_records(connector=connector, records=events, source="this")
     assert (result.inserted, result.duplicates) == (3, 2)
     assert sorted(Activity.objects.filter(pk__in=result.new_ids).values_list("event_id", flat=True)) == [
         "e2",

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from connectors.ingestion.normalize import iter_records
-from connectors.ingestion.store import StoreResult, store_records
+from connectors.ingestion.store import ConnectorDeleted, StoreResult, store_records
 from connectors.models import Connector
 from defender.ipintel.classify import IpClassifier
 
@@ -52,7 +52,10 @@ class Command(BaseCommand):
 
     @staticmethod
     def _store(connector, chunk, path, classifier) -> StoreResult:
-        return store_records(connector=connector, records=chunk, source=str(path), classifier=classifier)
+        try:
+            return store_records(connector=connector, records=chunk, source=str(path), classifier=classifier)
+        except ConnectorDeleted as error:
+            raise CommandError(f"{error} The import stopped.") from error
 
     def _progress(self, path: Path, total: StoreResult, done: bool = False) -> None:
         if sys.stderr.isatty() or done:
