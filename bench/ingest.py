@@ -20,7 +20,14 @@ from django.db import connection
 
 from connectors.ingestion.normalize import iter_records, normalize_batch
 from connectors.ingestion.s3_trail import RECORDS_PER_TRANSACTION
-from connectors.ingestion.store import StoreResult, StoreWriter, rare_collections, store_batches
+from connectors.ingestion.store import (
+    PreparedBatches,
+    StoreResult,
+    StoreWriter,
+    prepare_batches,
+    rare_collections,
+    store_prepared,
+)
 from connectors.models import Activity, Connector
 from defender.ipintel.classify import IpClassifier
 from localaws.scenario import build_scenario, write_scenario_files
@@ -35,14 +42,18 @@ def generate(out: Path) -> list[Path]:
 
 def ingest(connector: Connector, files: list[Path]) -> int:
     """The trail files through the product's path, as connectors.ingestion.s3_trail drives it: one
-    thread reads and normalizes, a StoreWriter stores the previous batch meanwhile."""
+    thread reads, normalizes and prepares, a StoreWriter stores the previous batch meanwhile."""
     classifier = IpClassifier.load()
     total = StoreResult()
     batches: list = []
     records = 0
 
-    def store(batches: list) -> None:
-        total.merge(store_batches(connector=connector, batches=batches, classifier=classifier))
+    def store(prepared: PreparedBatches) -> None:
+        total.merge(store_prepared(connector=connector, prepared=prepared))
+
+    def flush() -> None:
+        prepared = prepare_batches(connector=connector, batches=batches, classifier=classifier)
+        writer.submit(partial(store, prepared))
 
     with rare_collections(), StoreWriter() as writer:
         for path in files:
@@ -50,10 +61,10 @@ def ingest(connector: Connector, files: list[Path]) -> int:
             batches.append((str(path), batch))
             records += batch.total
             if records >= RECORDS_PER_TRANSACTION:
-                writer.submit(partial(store, batches))
+                flush()
                 batches, records = [], 0
         if batches:
-            writer.submit(partial(store, batches))
+            flush()
     return total.inserted
 
 

@@ -19,10 +19,12 @@ from connectors.ingestion.lookup_events import claim
 from connectors.ingestion.normalize import BatchResult, iter_records, normalize_batch
 from connectors.ingestion.store import (
     ConnectorDeleted,
+    PreparedBatches,
     StoreResult,
     StoreWriter,
+    prepare_batches,
     rare_collections,
-    store_batches,
+    store_prepared,
 )
 from connectors.models import Connector, IngestCheckpoint, TrailFileRead
 from connectors.services import connector_credentials, connector_mark_error
@@ -72,8 +74,11 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
     def flush() -> None:
         nonlocal pending, pending_records
         if pending:
-            files, pending, pending_records = pending, [], 0
-            writer.submit(lambda: _store_and_advance(connector, checkpoint, files, classifier, total))
+            # Prepared here, so that the writer's transaction only sends what is ready.
+            prepared = prepare_batches(connector=connector, batches=pending, classifier=classifier)
+            marks = [(key, batch.total) for key, batch in pending]
+            pending, pending_records = [], 0
+            writer.submit(lambda: _store_and_advance(connector, checkpoint, prepared, marks, total))
 
     def fetch(key: str) -> bytes:
         return s3.get_object(Bucket=connector.trail_bucket, Key=key)["Body"].read()
@@ -125,23 +130,23 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
 def _store_and_advance(
     connector: Connector,
     checkpoint: IngestCheckpoint,
-    files: list[tuple[str, BatchResult]],
-    classifier: IpClassifier,
+    prepared: PreparedBatches,
+    marks: list[tuple[str, int]],
     total: StoreResult,
 ) -> None:
-    total.merge(_store_files(connector, files, classifier))
+    total.merge(_store_files(connector, prepared, marks))
     IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
-        last_key=files[-1][0], running_since=timezone.now()
+        last_key=marks[-1][0], running_since=timezone.now()
     )
 
 
 def _store_files(
-    connector: Connector, files: list[tuple[str, BatchResult]], classifier: IpClassifier
+    connector: Connector, prepared: PreparedBatches, marks: list[tuple[str, int]]
 ) -> StoreResult:
-    """The records of several files and their marks as read, in one transaction."""
+    """The records of several files and their marks as read (key, records), in one transaction."""
     with transaction.atomic():
-        result = store_batches(connector=connector, batches=files, classifier=classifier)
+        result = store_prepared(connector=connector, prepared=prepared)
         TrailFileRead.objects.bulk_create(
-            [TrailFileRead(connector=connector, key=key, records=batch.total) for key, batch in files]
+            [TrailFileRead(connector=connector, key=key, records=records) for key, records in marks]
         )
     return result

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import gc
+import io
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
@@ -17,6 +18,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from orjson import dumps
+from psycopg.copy import Copy, FileWriter
 from psycopg.errors import UniqueViolation
 
 from connectors.ingestion.normalize import FIELD_NAMES, BatchResult, NormalizedActivity, normalize_batch
@@ -106,9 +108,11 @@ def rare_collections() -> Iterator[None]:
 
 
 class StoreWriter:
-    """Runs store calls one after another on a thread of its own while the caller reads and normalizes
-    the next batch, so that PostgreSQL's half of ingestion (COPY, index upkeep, commit) overlaps
-    Python's instead of following it: the thread waits on the database, not on the interpreter.
+    """Runs store calls one after another on a thread of its own while the caller reads, normalizes
+    and prepares the next batch, so that PostgreSQL's half of ingestion (COPY, index upkeep, commit)
+    overlaps Python's instead of following it. The calls are handed prepared batches
+    (``prepare_batches``): formatting rows here instead would hold the interpreter's lock against the
+    caller, and PostgreSQL would wait for rows between switches.
 
     Each call is a transaction of its own, so exactly-once holds as it does inline: a batch is
     committed with its marks (files read) or not at all. At most one call waits while one runs, which
@@ -177,30 +181,67 @@ def store_batches(
 ) -> StoreResult:
     """Enrich and insert normalized batches, each with the source its rejected records are kept
     under, in one transaction: many small trail files cost one COPY, not one each."""
+    prepared = prepare_batches(connector=connector, batches=batches, classifier=classifier)
+    return store_prepared(connector=connector, prepared=prepared)
+
+
+@dataclass
+class PreparedBatches:
+    """Normalized batches made ready to store: duplicates within them dropped, enriched and, on
+    PostgreSQL, formatted as COPY data with their ids drawn. Preparing is most of the Python work of
+    storing and needs no transaction, so the trail reader does it on its own thread and the
+    StoreWriter's transaction only sends bytes (see StoreWriter)."""
+
+    read: int
+    normalized: int
+    rejected: list[tuple[str, str, str]]  # (source, record as text, reason)
+    ids: list[int] = field(default_factory=list, repr=False)
+    event_times: list[datetime] = field(default_factory=list, repr=False)
+    copy_data: bytes = field(default=b"", repr=False)  # the rows in COPY text format, id first
+    rows: list[dict] = field(default_factory=list, repr=False)  # other databases: fields per activity
+
+
+def prepare_batches(
+    *, connector: Connector, batches: list[tuple[str, BatchResult]], classifier: IpClassifier | None = None
+) -> PreparedBatches:
     classifier = classifier or IpClassifier.load()
     by_event_id: dict[str, NormalizedActivity] = {}
-    normalized_count = 0
+    normalized = 0
     for _, batch in batches:
-        normalized_count += len(batch.activities)
+        normalized += len(batch.activities)
         for activity in batch.activities:
             by_event_id.setdefault(activity.event_id, activity)
     activities = list(by_event_id.values())
     rejected = [(source, text, reason) for source, batch in batches for text, reason in batch.rejected]
-    result = StoreResult(read=normalized_count + len(rejected), rejected=len(rejected))
+    prepared = PreparedBatches(read=normalized + len(rejected), normalized=normalized, rejected=rejected)
+    if connection.vendor == "postgresql":
+        if activities:
+            prepared.ids = _draw_ids(len(activities))
+            prepared.event_times = [activity.event_time for activity in activities]
+            prepared.copy_data = _copy_data(connector, activities, classifier, prepared.ids)
+    else:
+        prepared.rows = [enrich(activity.as_fields(), classifier) for activity in activities]
+    return prepared
+
+
+def store_prepared(*, connector: Connector, prepared: PreparedBatches) -> StoreResult:
+    """Insert prepared batches in one transaction, keep their rejected records, count them on the
+    connector and hand the new activities to detection after commit."""
+    result = StoreResult(read=prepared.read, rejected=len(prepared.rejected))
     with transaction.atomic():
         inserted = (
-            _insert_copy(connector, activities, classifier)
+            _insert_copy(prepared)
             if connection.vendor == "postgresql"
-            else _insert_orm(connector, activities, classifier)
+            else _insert_orm(connector, prepared.rows)
         )
         result.new_ids = [pk for pk, _ in inserted]
         result.inserted = len(inserted)
-        result.duplicates = normalized_count - result.inserted
-        if rejected:
+        result.duplicates = prepared.normalized - result.inserted
+        if prepared.rejected:
             RejectedRecord.objects.bulk_create(
                 [
                     RejectedRecord(connector=connector, source=source[:512], record=text, error=reason)
-                    for source, text, reason in rejected
+                    for source, text, reason in prepared.rejected
                 ]
             )
         times = [event_time for _, event_time in inserted]
@@ -220,10 +261,7 @@ def store_batches(
     return result
 
 
-def _insert_orm(
-    connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier
-) -> list[tuple[int, datetime]]:
-    rows = [enrich(activity.as_fields(), classifier) for activity in activities]
+def _insert_orm(connector: Connector, rows: list[dict]) -> list[tuple[int, datetime]]:
     existing = set(
         Activity.objects.filter(connector=connector, event_id__in=[r["event_id"] for r in rows]).values_list(
             "event_id", flat=True
@@ -254,39 +292,50 @@ NO_ENRICHMENT = {
 COPY_ROW = itemgetter(*(f.attname for f in COPY_FIELDS))
 
 
-def _insert_copy(
-    connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier
-) -> list[tuple[int, datetime]]:
-    """PostgreSQL: COPY the events straight into the activity table, with ids drawn from its sequence
-    beforehand since COPY returns nothing. Most batches hold only new events (a trail file is read
-    once), so none is looked up first: the unique index on (connector, event_id) has the last word.
-    When it refuses one, the COPY is undone as a whole and the rows go through ``_insert_staged``,
-    which skips exactly the stored ones (a LookupEvents overlap, a file delivered twice, another
-    writer of the same events)."""
-    if not activities:
-        return []
+def _draw_ids(count: int) -> list[int]:
+    """Activity ids from the table's sequence, drawn before the COPY since COPY returns nothing. A
+    sequence is outside transactions: ids of a batch that is not stored are skipped, never reused."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence('connectors_activity', 'id')) FROM generate_series(1, %s)",
-            [len(activities)],
+            [count],
         )
-        ids = [pk for (pk,) in cursor.fetchall()]
-        # Each row is formatted as it is sent, so PostgreSQL parses and indexes the first rows while
-        # Python formats the next ones, instead of waiting for the whole batch.
-        pending = _copy_rows(connector, activities, classifier)
-        rows = []
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def _copy_data(
+    connector: Connector, activities: list[NormalizedActivity], classifier: IpClassifier, ids: list[int]
+) -> bytes:
+    """The activities as COPY text, formatted by psycopg (the same adapters as a COPY sent directly)
+    into memory rather than onto the connection."""
+    out = io.BytesIO()
+    with (
+        closing(connection.connection.cursor()) as cursor,
+        Copy(cursor, binary=False, writer=FileWriter(out)) as copy,
+    ):
+        for pk, row in zip(ids, _copy_rows(connector, activities, classifier), strict=True):
+            copy.write_row((pk, *row))
+    return out.getvalue()
+
+
+def _insert_copy(prepared: PreparedBatches) -> list[tuple[int, datetime]]:
+    """PostgreSQL: COPY the prepared rows straight into the activity table. Most batches hold only
+    new events (a trail file is read once), so none is looked up first: the unique index on
+    (connector, event_id) has the last word. When it refuses one, the COPY is undone as a whole and
+    the rows go through ``_insert_staged``, which skips exactly the stored ones (a LookupEvents
+    overlap, a file delivered twice, another writer of the same events)."""
+    if not prepared.ids:
+        return []
+    with connection.cursor() as cursor:
         try:
             with (
                 transaction.atomic(),
                 cursor.copy(f"COPY connectors_activity (id, {COPY_COLUMNS}) FROM STDIN") as copy,
             ):
-                for pk, row in zip(ids, pending, strict=True):
-                    rows.append(row)
-                    copy.write_row((pk, *row))
+                copy.write(prepared.copy_data)
         except UniqueViolation:
-            rows.extend(pending)
-            return _insert_staged(cursor, rows)
-    return list(zip(ids, [activity.event_time for activity in activities], strict=True))
+            return _insert_staged(cursor, prepared.copy_data)
+    return list(zip(prepared.ids, prepared.event_times, strict=True))
 
 
 def _copy_rows(
@@ -316,18 +365,17 @@ def _copy_rows(
         yield COPY_ROW(merged)
 
 
-def _insert_staged(cursor, rows: list) -> list[tuple[int, datetime]]:
+def _insert_staged(cursor, copy_data: bytes) -> list[tuple[int, datetime]]:
     """COPY into a session-local staging table, then one INSERT ... ON CONFLICT DO NOTHING RETURNING:
     the rows another writer stored first are skipped one by one, and exactly the new ones come back."""
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS activity_stage ON COMMIT DELETE ROWS AS "
-        f"SELECT {COPY_COLUMNS} FROM connectors_activity WITH NO DATA"
+        f"SELECT id, {COPY_COLUMNS} FROM connectors_activity WITH NO DATA"
     )
-    with cursor.copy(f"COPY activity_stage ({COPY_COLUMNS}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    with cursor.copy(f"COPY activity_stage (id, {COPY_COLUMNS}) FROM STDIN") as copy:
+        copy.write(copy_data)
     cursor.execute(
-        f"INSERT INTO connectors_activity ({COPY_COLUMNS}) SELECT {COPY_COLUMNS} FROM activity_stage "
+        f"INSERT INTO connectors_activity (id, {COPY_COLUMNS}) SELECT id, {COPY_COLUMNS} FROM activity_stage "
         "ON CONFLICT (connector_id, event_id) DO NOTHING RETURNING id, event_time"
     )
     inserted = cursor.fetchall()

@@ -165,8 +165,15 @@ def test_events_and_alerts_are_stored_once_across_restarts_kills_and_aws_faults(
     )
     env = {**stack.env, "INGEST_CLAIM_SECONDS": str(CLAIM_SECONDS)}
 
+    last_poll = {"at": -POLL_SECONDS}
+
     def poll() -> None:
-        stack.send("connectors.poll_all", queue="ingest")
+        """Beat's ingestion poll, sent at most every POLL_SECONDS: the conditions that call it are
+        checked more often, so that a count is seen when it is reached, not up to a poll later
+        (which could be every event, leaving nothing for the kill below)."""
+        if time.monotonic() - last_poll["at"] >= POLL_SECONDS:
+            last_poll["at"] = time.monotonic()
+            stack.send("connectors.poll_all", queue="ingest")
 
     # AWS fails the first calls, more often than botocore retries within one task: the task retries.
     aws.faults.fail_next(10)
@@ -199,7 +206,7 @@ def test_events_and_alerts_are_stored_once_across_restarts_kills_and_aws_faults(
         wait_for(lambda: aws.faults.stalled == 1, timeout=30)
         stack.postgres.restart()
         # Beat's next poll: a failed task's claim on the region expires, and the region is read again.
-        wait_for(lambda: poll() or _activities(stack) >= 500, timeout=90, interval=POLL_SECONDS)
+        wait_for(lambda: poll() or _activities(stack) >= 500, timeout=90)
 
         stack.redis.restart(down_seconds=3)
         # Ingestion goes on once the detection it was sending during the outage reached the broker
@@ -217,7 +224,6 @@ def test_events_and_alerts_are_stored_once_across_restarts_kills_and_aws_faults(
                 or _count(stack, "SELECT count(*) FROM connectors_ingestcheckpoint WHERE backfill_done")
             ),
             timeout=90,
-            interval=POLL_SECONDS,
         )
         # Detection has caught up once every task is done: nothing waits in the broker, the worker is idle.
         wait_for(lambda: _idle(stack), timeout=60)
