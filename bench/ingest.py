@@ -12,6 +12,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from connectors.ingestion.store import (
     PreparedBatches,
     StoreResult,
     StoreWriter,
-    prepare_batches,
     rare_collections,
     store_prepared,
 )
@@ -42,18 +42,19 @@ def generate(out: Path) -> list[Path]:
 
 def ingest(connector: Connector, files: list[Path]) -> int:
     """The trail files through the product's path, as connectors.ingestion.s3_trail drives it: one
-    thread reads, normalizes and prepares, a StoreWriter stores the previous batch meanwhile."""
+    thread reads, normalizes and prepares, a StoreWriter stores the previous batches meanwhile."""
     classifier = IpClassifier.load()
     total = StoreResult()
     batches: list = []
     records = 0
 
-    def store(prepared: PreparedBatches) -> None:
-        total.merge(store_prepared(connector=connector, prepared=prepared))
+    def store(prepared: PreparedBatches, in_turn: Callable[[], None]) -> None:
+        total.merge(store_prepared(connector=connector, prepared=prepared, in_turn=in_turn))
 
     def flush() -> None:
-        prepared = prepare_batches(connector=connector, batches=batches, classifier=classifier)
-        writer.submit(partial(store, prepared))
+        writer.submit(
+            partial(store, writer.prepare(connector=connector, batches=batches, classifier=classifier))
+        )
 
     with rare_collections(), StoreWriter() as writer:
         for path in files:

@@ -5,6 +5,7 @@ RECORDS_PER_TRANSACTION records), so none is read twice."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -22,7 +23,6 @@ from connectors.ingestion.store import (
     PreparedBatches,
     StoreResult,
     StoreWriter,
-    prepare_batches,
     rare_collections,
     store_prepared,
 )
@@ -75,10 +75,12 @@ def _read_files(connector: Connector, checkpoint: IngestCheckpoint, now: datetim
         nonlocal pending, pending_records
         if pending:
             # Prepared here, so that the writer's transaction only sends what is ready.
-            prepared = prepare_batches(connector=connector, batches=pending, classifier=classifier)
+            prepared = writer.prepare(connector=connector, batches=pending, classifier=classifier)
             marks = [(key, batch.total) for key, batch in pending]
             pending, pending_records = [], 0
-            writer.submit(lambda: _store_and_advance(connector, checkpoint, prepared, marks, total))
+            writer.submit(
+                lambda in_turn: _store_and_advance(connector, checkpoint, prepared, marks, total, in_turn)
+            )
 
     def fetch(key: str) -> bytes:
         return s3.get_object(Bucket=connector.trail_bucket, Key=key)["Body"].read()
@@ -133,19 +135,20 @@ def _store_and_advance(
     prepared: PreparedBatches,
     marks: list[tuple[str, int]],
     total: StoreResult,
+    in_turn: Callable[[], None],
 ) -> None:
-    total.merge(_store_files(connector, prepared, marks))
+    total.merge(_store_files(connector, prepared, marks, in_turn))
     IngestCheckpoint.objects.filter(pk=checkpoint.pk).update(
         last_key=marks[-1][0], running_since=timezone.now()
     )
 
 
 def _store_files(
-    connector: Connector, prepared: PreparedBatches, marks: list[tuple[str, int]]
+    connector: Connector, prepared: PreparedBatches, marks: list[tuple[str, int]], in_turn: Callable[[], None]
 ) -> StoreResult:
     """The records of several files and their marks as read (key, records), in one transaction."""
     with transaction.atomic():
-        result = store_prepared(connector=connector, prepared=prepared)
+        result = store_prepared(connector=connector, prepared=prepared, in_turn=in_turn)
         TrailFileRead.objects.bulk_create(
             [TrailFileRead(connector=connector, key=key, records=records) for key, records in marks]
         )

@@ -6,6 +6,7 @@ import gc
 import io
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -107,47 +108,91 @@ def rare_collections() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
+WRITER_THREADS = 2
+
+
+class EarlierStoreFailed(Exception):
+    """A store call submitted before this one failed: this one is rolled back, as if never run."""
+
+
 class StoreWriter:
-    """Runs store calls one after another on a thread of its own while the caller reads, normalizes
-    and prepares the next batch, so that PostgreSQL's half of ingestion (COPY, index upkeep, commit)
-    overlaps Python's instead of following it. The calls are handed prepared batches
-    (``prepare_batches``): formatting rows here instead would hold the interpreter's lock against the
-    caller, and PostgreSQL would wait for rows between switches.
+    """Runs store calls on threads of their own while the caller reads, normalizes and prepares the
+    next batch, so that PostgreSQL's half of ingestion (COPY, index upkeep, commit) overlaps Python's
+    instead of following it. PostgreSQL's half is the larger, so two calls run at once, on two
+    connections: their rows are written side by side, on two of the database's cores.
 
-    Each call is a transaction of its own, so exactly-once holds as it does inline: a batch is
-    committed with its marks (files read) or not at all. At most one call waits while one runs, which
-    bounds memory to about three batches. The first failure stops the thread and is raised in the
-    caller by the next ``submit`` or on leaving the ``with`` block; calls queued after it are dropped.
+    The calls are handed prepared batches (``prepare``): formatting rows here instead would hold the
+    interpreter's lock against the caller, and PostgreSQL would wait for rows between switches.
 
-    The thread has its own database connection, which cannot see the caller's uncommitted rows: inside
+    Exactly-once holds as it does inline. Each call is a transaction of its own (a batch is committed
+    with its marks, files read, or not at all), and the calls finish in the order they were submitted:
+    each is given ``in_turn``, which it calls once its rows are written and before it takes a row lock
+    another call needs (connector, checkpoint) or commits. ``in_turn`` returns once every earlier call
+    has finished, and raises ``EarlierStoreFailed`` if one failed, which rolls this one back: what is
+    committed is always a prefix of what was submitted. Two batches written at once never hold the
+    same event (``prepare`` leaves out the events of the batches that may still be written), or the
+    earlier could wait on the later's uncommitted row while the later waits for its turn.
+
+    At most one call waits while two run, which bounds memory to about four batches. The first failure
+    is raised in the caller by the next ``submit`` or on leaving the ``with`` block; calls queued after
+    it are dropped.
+
+    A thread has its own database connection, which cannot see the caller's uncommitted rows: inside
     a transaction (a test's, a command's) and on SQLite, which serializes writers anyway, calls run
     inline.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = WRITER_THREADS) -> None:
         self.threaded = connection.vendor == "postgresql" and not connection.in_atomic_block
+        self._thread_count = threads
         self._calls: queue.Queue = queue.Queue(maxsize=1)
+        self._turn = threading.Condition()
+        self._submitted = 0
+        self._finished = 0  # calls numbered below this one have finished
         self._failure: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._recent_event_ids: deque[frozenset[str]] = deque(maxlen=threads)
 
     def __enter__(self) -> StoreWriter:
         if self.threaded:
-            self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-            self._thread.start()
+            self._threads = [
+                threading.Thread(target=self._run, name=f"ingest-writer-{number}", daemon=True)
+                for number in range(1, self._thread_count + 1)
+            ]
+            for thread in self._threads:
+                thread.start()
         return self
 
-    def submit(self, call: Callable[[], object]) -> None:
+    def prepare(
+        self, *, connector: Connector, batches: list[tuple[str, BatchResult]], classifier: IpClassifier
+    ) -> PreparedBatches:
+        """``prepare_batches``, leaving out the events of the batches that may still be written beside
+        the new one (they would be duplicates of those anyway)."""
+        prepared = prepare_batches(
+            connector=connector,
+            batches=batches,
+            classifier=classifier,
+            skip=frozenset().union(*self._recent_event_ids),
+        )
+        self._recent_event_ids.append(prepared.event_ids)
+        return prepared
+
+    def submit(self, call: Callable[[Callable[[], None]], object]) -> None:
+        """Run ``call(in_turn)``, on a thread when threaded."""
         if not self.threaded:
-            call()
+            call(_always_in_turn)
             return
         self._raise_failure()
-        self._calls.put(call)
+        self._calls.put((self._submitted, call))
+        self._submitted += 1
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._thread is None:
+        if not self._threads:
             return
-        self._calls.put(None)
-        self._thread.join()
+        for _ in self._threads:
+            self._calls.put(None)
+        for thread in self._threads:
+            thread.join()
         if exc_info[0] is None:
             self._raise_failure()
 
@@ -157,14 +202,34 @@ class StoreWriter:
 
     def _run(self) -> None:
         try:
-            while (call := self._calls.get()) is not None:
-                if self._failure is None:
-                    try:
-                        call()
-                    except BaseException as error:  # handed to the caller's thread
+            while (item := self._calls.get()) is not None:
+                number, call = item
+                try:
+                    if self._failure is None:
+                        call(lambda number=number: self._wait_turn(number, raise_failure=True))
+                except EarlierStoreFailed:
+                    pass
+                except BaseException as error:  # handed to the caller's thread
+                    self._wait_turn(number)
+                    if self._failure is None:
                         self._failure = error
+                finally:
+                    self._wait_turn(number)
+                    with self._turn:
+                        self._finished = number + 1
+                        self._turn.notify_all()
         finally:
             connections.close_all()
+
+    def _wait_turn(self, number: int, *, raise_failure: bool = False) -> None:
+        with self._turn:
+            self._turn.wait_for(lambda: self._finished == number)
+        if raise_failure and self._failure is not None:
+            raise EarlierStoreFailed(f"A store call before call {number} failed.")
+
+
+def _always_in_turn() -> None:
+    """Inline, every call runs in its turn."""
 
 
 def store_records(
@@ -195,6 +260,7 @@ class PreparedBatches:
     read: int
     normalized: int
     rejected: list[tuple[str, str, str]]  # (source, record as text, reason)
+    event_ids: frozenset[str] = field(default=frozenset(), repr=False)
     ids: list[int] = field(default_factory=list, repr=False)
     event_times: list[datetime] = field(default_factory=list, repr=False)
     copy_data: bytes = field(default=b"", repr=False)  # the rows in COPY text format, id first
@@ -202,18 +268,30 @@ class PreparedBatches:
 
 
 def prepare_batches(
-    *, connector: Connector, batches: list[tuple[str, BatchResult]], classifier: IpClassifier | None = None
+    *,
+    connector: Connector,
+    batches: list[tuple[str, BatchResult]],
+    classifier: IpClassifier | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> PreparedBatches:
+    """Prepare ``batches`` for ``store_prepared``; events whose id is in ``skip`` are left out and
+    counted as duplicates."""
     classifier = classifier or IpClassifier.load()
     by_event_id: dict[str, NormalizedActivity] = {}
     normalized = 0
     for _, batch in batches:
         normalized += len(batch.activities)
         for activity in batch.activities:
-            by_event_id.setdefault(activity.event_id, activity)
+            if activity.event_id not in skip:
+                by_event_id.setdefault(activity.event_id, activity)
     activities = list(by_event_id.values())
     rejected = [(source, text, reason) for source, batch in batches for text, reason in batch.rejected]
-    prepared = PreparedBatches(read=normalized + len(rejected), normalized=normalized, rejected=rejected)
+    prepared = PreparedBatches(
+        read=normalized + len(rejected),
+        normalized=normalized,
+        rejected=rejected,
+        event_ids=frozenset(by_event_id),
+    )
     if connection.vendor == "postgresql":
         if activities:
             prepared.ids = _draw_ids(len(activities))
@@ -224,9 +302,12 @@ def prepare_batches(
     return prepared
 
 
-def store_prepared(*, connector: Connector, prepared: PreparedBatches) -> StoreResult:
+def store_prepared(
+    *, connector: Connector, prepared: PreparedBatches, in_turn: Callable[[], None] = _always_in_turn
+) -> StoreResult:
     """Insert prepared batches in one transaction, keep their rejected records, count them on the
-    connector and hand the new activities to detection after commit."""
+    connector and hand the new activities to detection after commit. ``in_turn`` is called between
+    the insert and the rest (see StoreWriter)."""
     result = StoreResult(read=prepared.read, rejected=len(prepared.rejected))
     with transaction.atomic():
         inserted = (
@@ -234,6 +315,7 @@ def store_prepared(*, connector: Connector, prepared: PreparedBatches) -> StoreR
             if connection.vendor == "postgresql"
             else _insert_orm(connector, prepared.rows)
         )
+        in_turn()
         result.new_ids = [pk for pk, _ in inserted]
         result.inserted = len(inserted)
         result.duplicates = prepared.normalized - result.inserted

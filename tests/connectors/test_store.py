@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from connectors import services
 from connectors.ingestion import s3_trail
-from connectors.ingestion.normalize import normalize
-from connectors.ingestion.store import ConnectorDeleted, StoreWriter, store_records
+from connectors.ingestion.normalize import normalize, normalize_batch
+from connectors.ingestion.store import ConnectorDeleted, StoreWriter, store_prepared, store_records
 from connectors.models import Activity, Connector, IngestCheckpoint, RejectedRecord, TrailFileRead
 from connectors.services import ConnectorSettings
 from defender.ipintel.classify import IpClassifier, RangeSpec, enrich
@@ -135,9 +135,14 @@ def test_the_writer_runs_calls_in_order_on_its_thread_and_stops_at_the_first_fai
     ran: list[tuple[str, str]] = []
 
     def call(name: str):
-        return lambda: ran.append((name, threading.current_thread().name))
+        def run(in_turn) -> None:
+            in_turn()
+            ran.append((name, threading.current_thread().name))
 
-    def fail() -> None:
+        return run
+
+    def fail(in_turn) -> None:
+        in_turn()
         raise ValueError("the database went away")
 
     with pytest.raises(ValueError, match="went away"), StoreWriter() as writer:
@@ -147,7 +152,89 @@ def test_the_writer_runs_calls_in_order_on_its_thread_and_stops_at_the_first_fai
         writer.submit(call("after the failure"))
     assert [name for name, _ in ran] == ["first", "second"]
     if connection.vendor == "postgresql":
-        assert {thread for _, thread in ran} == {"ingest-writer"}
+        assert all(thread.startswith("ingest-writer-") for _, thread in ran)
+
+
+def prepared_events(writer: StoreWriter, connector: Connector, *event_ids: str):
+    batch = normalize_batch([record(event_id=event_id) for event_id in event_ids])
+    return writer.prepare(connector=connector, batches=[("test", batch)], classifier=IpClassifier.load())
+
+
+def stored_after(written: threading.Event, connector: Connector, prepared, committed: list[str], name: str):
+    """A store call that tells ``written`` once its rows are in the table, before its turn."""
+
+    def store(in_turn) -> None:
+        def tell_then_wait() -> None:
+            written.set()
+            in_turn()
+
+        store_prepared(connector=connector, prepared=prepared, in_turn=tell_then_wait)
+        committed.append(name)
+
+    return store
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_calls_write_at_once_but_commit_in_the_order_they_were_submitted():
+    connector = make_connector()
+    committed: list[str] = []
+    second_written = threading.Event()
+    with StoreWriter() as writer:
+        if not writer.threaded:
+            pytest.skip("calls run inline on this database")
+        first = prepared_events(writer, connector, "a-1", "a-2")
+        second = prepared_events(writer, connector, "b-1")
+
+        def slow_first(in_turn) -> None:
+            # The second call's rows are written (uncommitted) while the first is still running.
+            assert second_written.wait(timeout=30)
+            assert Activity.objects.count() == 0
+            stored_after(threading.Event(), connector, first, committed, "first")(in_turn)
+
+        writer.submit(slow_first)
+        writer.submit(stored_after(second_written, connector, second, committed, "second"))
+    assert committed == ["first", "second"]
+    assert Activity.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_whose_predecessor_failed_is_rolled_back_though_its_rows_were_written():
+    connector = make_connector()
+    committed: list[str] = []
+    second_written = threading.Event()
+
+    def failing_first(in_turn) -> None:
+        assert second_written.wait(timeout=30)
+        raise ValueError("the first batch failed")
+
+    with pytest.raises(ValueError, match="first batch failed"), StoreWriter() as writer:
+        if not writer.threaded:
+            pytest.skip("calls run inline on this database")
+        writer.submit(failing_first)
+        second = prepared_events(writer, connector, "b-1", "b-2")
+        writer.submit(stored_after(second_written, connector, second, committed, "second"))
+    assert committed == []
+    assert Activity.objects.count() == 0
+    connector.refresh_from_db()
+    assert connector.events_ingested == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_leaves_out_the_events_of_the_batch_written_beside_it():
+    # Written at once, the earlier batch could wait on the later's uncommitted row for ever.
+    connector = make_connector()
+    results = []
+    with StoreWriter() as writer:
+        for event_ids in (("e1", "e2"), ("e2", "e3"), ("e3", "e4")):
+            prepared = prepared_events(writer, connector, *event_ids)
+            assert prepared.event_ids == {event_ids[-1]} or event_ids == ("e1", "e2")
+            writer.submit(
+                lambda in_turn, prepared=prepared: results.append(
+                    store_prepared(connector=connector, prepared=prepared, in_turn=in_turn)
+                )
+            )
+    assert [(result.inserted, result.duplicates) for result in results] == [(2, 0), (1, 1), (1, 1)]
+    assert sorted(Activity.objects.values_list("event_id", flat=True)) == ["e1", "e2", "e3", "e4"]
 
 
 @pytest.mark.django_db
