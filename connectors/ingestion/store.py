@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from operator import itemgetter
 
 from celery import current_app
@@ -109,10 +110,17 @@ def rare_collections() -> Iterator[None]:
 
 
 WRITER_THREADS = 2
+# How long a written batch waits for the one before it. Far longer than storing a batch takes; it
+# bounds the one wait PostgreSQL cannot see (see StoreWriter).
+TURN_TIMEOUT_SECONDS = 300
 
 
 class EarlierStoreFailed(Exception):
     """A store call submitted before this one failed: this one is rolled back, as if never run."""
+
+
+class TurnTimeout(Exception):
+    """A written batch waited too long for the one before it, and is rolled back."""
 
 
 class StoreWriter:
@@ -131,7 +139,10 @@ class StoreWriter:
     has finished, and raises ``EarlierStoreFailed`` if one failed, which rolls this one back: what is
     committed is always a prefix of what was submitted. Two batches written at once never hold the
     same event (``prepare`` leaves out the events of the batches that may still be written), or the
-    earlier could wait on the later's uncommitted row while the later waits for its turn.
+    earlier could wait on the later's uncommitted row while the later waits for its turn: a deadlock
+    PostgreSQL cannot see. Another writer of the same connector's events (``import_cloudtrail``) could
+    still close such a circle; the wait for a turn gives up after TURN_TIMEOUT_SECONDS, rolling the
+    waiting batch back, which breaks it.
 
     At most one call waits while two run, which bounds memory to about four batches. The first failure
     is raised in the caller by the next ``submit`` or on leaving the ``with`` block; calls queued after
@@ -206,7 +217,7 @@ class StoreWriter:
                 number, call = item
                 try:
                     if self._failure is None:
-                        call(lambda number=number: self._wait_turn(number, raise_failure=True))
+                        call(partial(self._in_turn, number))
                 except EarlierStoreFailed:
                     pass
                 except BaseException as error:  # handed to the caller's thread
@@ -221,10 +232,20 @@ class StoreWriter:
         finally:
             connections.close_all()
 
-    def _wait_turn(self, number: int, *, raise_failure: bool = False) -> None:
+    def _wait_turn(self, number: int) -> None:
         with self._turn:
             self._turn.wait_for(lambda: self._finished == number)
-        if raise_failure and self._failure is not None:
+
+    def _in_turn(self, number: int) -> None:
+        """What call ``number`` is given as ``in_turn``."""
+        with self._turn:
+            in_turn = self._turn.wait_for(lambda: self._finished == number, timeout=TURN_TIMEOUT_SECONDS)
+        if not in_turn:
+            raise TurnTimeout(
+                f"The batch before this one was not stored within {TURN_TIMEOUT_SECONDS} s; this one is "
+                "rolled back and its files will be read again."
+            )
+        if self._failure is not None:
             raise EarlierStoreFailed(f"A store call before call {number} failed.")
 
 

@@ -11,9 +11,15 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from connectors import services
-from connectors.ingestion import s3_trail
+from connectors.ingestion import s3_trail, store
 from connectors.ingestion.normalize import normalize, normalize_batch
-from connectors.ingestion.store import ConnectorDeleted, StoreWriter, store_prepared, store_records
+from connectors.ingestion.store import (
+    ConnectorDeleted,
+    StoreWriter,
+    TurnTimeout,
+    store_prepared,
+    store_records,
+)
 from connectors.models import Activity, Connector, IngestCheckpoint, RejectedRecord, TrailFileRead
 from connectors.services import ConnectorSettings
 from defender.ipintel.classify import IpClassifier, RangeSpec, enrich
@@ -163,7 +169,7 @@ def prepared_events(writer: StoreWriter, connector: Connector, *event_ids: str):
 def stored_after(written: threading.Event, connector: Connector, prepared, committed: list[str], name: str):
     """A store call that tells ``written`` once its rows are in the table, before its turn."""
 
-    def store(in_turn) -> None:
+    def call(in_turn) -> None:
         def tell_then_wait() -> None:
             written.set()
             in_turn()
@@ -171,7 +177,7 @@ def stored_after(written: threading.Event, connector: Connector, prepared, commi
         store_prepared(connector=connector, prepared=prepared, in_turn=tell_then_wait)
         committed.append(name)
 
-    return store
+    return call
 
 
 @pytest.mark.django_db(transaction=True)
@@ -217,6 +223,35 @@ def test_a_call_whose_predecessor_failed_is_rolled_back_though_its_rows_were_wri
     assert Activity.objects.count() == 0
     connector.refresh_from_db()
     assert connector.events_ingested == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_waits_too_long_for_the_one_before_is_rolled_back(monkeypatch):
+    # The wait PostgreSQL cannot see is bounded: giving up releases the batch's rows.
+    monkeypatch.setattr(store, "TURN_TIMEOUT_SECONDS", 0.5)
+    connector = make_connector()
+    committed: list[str] = []
+    second_gave_up = threading.Event()
+    with pytest.raises(TurnTimeout, match=r"not stored within 0\.5 s"), StoreWriter() as writer:
+        if not writer.threaded:
+            pytest.skip("calls run inline on this database")
+        first = prepared_events(writer, connector, "a-1")
+        second = prepared_events(writer, connector, "b-1")
+
+        def slow_first(in_turn) -> None:
+            assert second_gave_up.wait(timeout=30)
+            stored_after(threading.Event(), connector, first, committed, "first")(in_turn)
+
+        def second_call(in_turn) -> None:
+            try:
+                stored_after(threading.Event(), connector, second, committed, "second")(in_turn)
+            finally:
+                second_gave_up.set()
+
+        writer.submit(slow_first)
+        writer.submit(second_call)
+    assert committed == ["first"]
+    assert list(Activity.objects.values_list("event_id", flat=True)) == ["a-1"]
 
 
 @pytest.mark.django_db(transaction=True)
