@@ -71,18 +71,20 @@ RECORDS_PER_FILE = 500
 
 
 def test_killed_trail_reader_leaves_a_prefix_of_the_files_stored_and_marked(
-    aws, connector_user, admin, celery_worker_env, tmp_path, django_capture_on_commit_callbacks
+    aws, connector_user, celery_worker_env, tmp_path
 ):
-    with django_capture_on_commit_callbacks():
-        connector = services.connector_save(
-            config=ConnectorSettings(
-                name="Organization trail",
-                access_key_id=connector_user.credentials.access_key_id,
-                secret_access_key=connector_user.credentials.secret_access_key,
-                regions=("us-east-1",),
-            ),
-            by=admin,
-        )
+    # Made directly, not by connector_save: its first poll would go to whatever worker the session runs.
+    connector = Connector(
+        name="Organization trail",
+        status=Connector.Status.CONNECTED,
+        account_id="123456789012",
+        access_key_id=connector_user.credentials.access_key_id,
+        regions=["us-east-1"],
+        ingest_mode=Connector.IngestMode.S3_TRAIL,
+        trail_bucket="org-trail",
+    )
+    connector.secret_access_key = connector_user.credentials.secret_access_key
+    connector.save()
     s3 = aws_client("s3", aws.endpoint_url)
     s3.create_bucket(Bucket="org-trail")
     prefix = f"AWSLogs/123456789012/CloudTrail/us-east-1/{timezone.now():%Y/%m/%d}/"
@@ -92,7 +94,6 @@ def test_killed_trail_reader_leaves_a_prefix_of_the_files_stored_and_marked(
         for event in events:
             event["eventID"] = f"{number}-{event['eventID']}"
         s3.put_object(Bucket="org-trail", Key=key, Body=trail_file(events))
-    Connector.objects.filter(pk=connector.pk).update(ingest_mode="s3_trail", trail_bucket="org-trail")
     total = TRAIL_FILES * RECORDS_PER_FILE
     env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws.endpoint_url, "INGEST_CLAIM_SECONDS": "3"}
 
@@ -126,6 +127,7 @@ def test_killed_trail_reader_leaves_a_prefix_of_the_files_stored_and_marked(
         )
     finally:
         stop_worker(second)
+    assert IngestCheckpoint.objects.get(connector=connector).last_key == keys[-1]
     assert Activity.objects.count() == total
     assert Activity.objects.values("event_id").distinct().count() == total
     assert Connector.objects.get(pk=connector.pk).events_ingested == total
