@@ -215,26 +215,23 @@ class StoreWriter:
         try:
             while (item := self._calls.get()) is not None:
                 number, call = item
+                error: BaseException | None = None
                 try:
                     if self._failure is None:
                         call(partial(self._in_turn, number))
                 except EarlierStoreFailed:
                     pass
-                except BaseException as error:  # handed to the caller's thread
-                    self._wait_turn(number)
-                    if self._failure is None:
+                except BaseException as failure:  # handed to the caller's thread
+                    error = failure
+                # Finished in turn, so that the failure kept is the earliest submitted one.
+                with self._turn:
+                    self._turn.wait_for(lambda number=number: self._finished == number)
+                    if error is not None and self._failure is None:
                         self._failure = error
-                finally:
-                    self._wait_turn(number)
-                    with self._turn:
-                        self._finished = number + 1
-                        self._turn.notify_all()
+                    self._finished = number + 1
+                    self._turn.notify_all()
         finally:
             connections.close_all()
-
-    def _wait_turn(self, number: int) -> None:
-        with self._turn:
-            self._turn.wait_for(lambda: self._finished == number)
 
     def _in_turn(self, number: int) -> None:
         """What call ``number`` is given as ``in_turn``."""

@@ -25,6 +25,33 @@ QUEUE = "ingest-fault-test"
 EVENTS = 1500
 
 
+def killed_while_storing(env, log, connector: Connector, stored: int) -> None:
+    """Start a worker on the connector's region and SIGKILL it once ``stored`` activities are in."""
+    worker = start_worker(env, log, queues=QUEUE)
+    try:
+        ingest_region_task.apply_async((connector.pk, "us-east-1"), queue=QUEUE)
+        wait_for(lambda: Activity.objects.count() >= stored, timeout=90, interval=0.05)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()
+    finally:
+        stop_worker(worker)
+
+
+def read_again(env, log, connector: Connector) -> None:
+    """What beat does at the next poll: the dead worker's claim has expired (INGEST_CLAIM_SECONDS=3),
+    and a new worker reads the region again until its backfill is done."""
+    time.sleep(3.5)
+    worker = start_worker(env, log, queues=QUEUE)
+    try:
+        ingest_region_task.apply_async((connector.pk, "us-east-1"), queue=QUEUE)
+        wait_for(
+            lambda: IngestCheckpoint.objects.filter(connector=connector, backfill_done=True).exists(),
+            timeout=120,
+        )
+    finally:
+        stop_worker(worker)
+
+
 def test_killed_worker_loses_and_duplicates_nothing(
     aws, connector_user, admin, celery_worker_env, tmp_path, django_capture_on_commit_callbacks
 ):
@@ -40,27 +67,10 @@ def test_killed_worker_loses_and_duplicates_nothing(
         )
     aws.store.add(series(EVENTS))
     env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws.endpoint_url, "INGEST_CLAIM_SECONDS": "3"}
-    first = start_worker(env, tmp_path / "first.log", queues=QUEUE)
-    try:
-        ingest_region_task.apply_async((connector.pk, "us-east-1"), queue=QUEUE)
-        wait_for(lambda: Activity.objects.count() >= 200, timeout=60)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-    finally:
-        stop_worker(first)
+    killed_while_storing(env, tmp_path / "first.log", connector, stored=200)
     partial = Activity.objects.count()
     assert 0 < partial < EVENTS
-    time.sleep(3.5)
-    second = start_worker(env, tmp_path / "second.log", queues=QUEUE)
-    try:
-        # What beat does at the next poll: the dead worker's claim has expired, the region is read again.
-        ingest_region_task.apply_async((connector.pk, "us-east-1"), queue=QUEUE)
-        wait_for(
-            lambda: IngestCheckpoint.objects.filter(connector=connector, backfill_done=True).exists(),
-            timeout=90,
-        )
-    finally:
-        stop_worker(second)
+    read_again(env, tmp_path / "second.log", connector)
     assert Activity.objects.count() == EVENTS
     assert Activity.objects.values("event_id").distinct().count() == EVENTS
     assert Connector.objects.get(pk=connector.pk).events_ingested == EVENTS
@@ -97,15 +107,8 @@ def test_killed_trail_reader_leaves_a_prefix_of_the_files_stored_and_marked(
     total = TRAIL_FILES * RECORDS_PER_FILE
     env = {**celery_worker_env, "AWS_ENDPOINT_URL": aws.endpoint_url, "INGEST_CLAIM_SECONDS": "3"}
 
-    first = start_worker(env, tmp_path / "first.log", queues=QUEUE)
-    try:
-        ingest_region_task.apply_async((connector.pk, "us-east-1"), queue=QUEUE)
-        # Ten files to a transaction: killed after two or three of its eight transactions.
-        wait_for(lambda: Activity.objects.count() >= 2 * 10 * RECORDS_PER_FILE, timeout=90, interval=0.05)
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait()
-    finally:
-        stop_worker(first)
+    # Ten files to a transaction: killed after two or three of its eight transactions.
+    killed_while_storing(env, tmp_path / "first.log", connector, stored=2 * 10 * RECORDS_PER_FILE)
     stored = Activity.objects.count()
     assert 0 < stored < total
     marked = sorted(TrailFileRead.objects.filter(connector=connector).values_list("key", flat=True))
@@ -117,16 +120,7 @@ def test_killed_trail_reader_leaves_a_prefix_of_the_files_stored_and_marked(
     checkpoint = IngestCheckpoint.objects.get(connector=connector)
     assert checkpoint.last_key in ("", *marked)
 
-    time.sleep(3.5)
-    second = start_worker(env, tmp_path / "second.log", queues=QUEUE)
-    try:
-        ingest_region_task.apply_async((connector.pk, "us-east-1"), queue=QUEUE)
-        wait_for(
-            lambda: IngestCheckpoint.objects.filter(connector=connector, backfill_done=True).exists(),
-            timeout=120,
-        )
-    finally:
-        stop_worker(second)
+    read_again(env, tmp_path / "second.log", connector)
     assert IngestCheckpoint.objects.get(connector=connector).last_key == keys[-1]
     assert Activity.objects.count() == total
     assert Activity.objects.values("event_id").distinct().count() == total
